@@ -1,0 +1,20 @@
+"""The Celery app. Settings come from Django settings with the CELERY_ prefix.
+
+Queues: `io` for steps that wait on the network (LLM, HTTP, tools), `cpu` for the
+rest (the default queue). Start a worker for both with
+`celery -A webapp worker -Q io,cpu`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+app = Celery("quorum")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("cpu"), Queue("io"))
+app.autodiscover_tasks()

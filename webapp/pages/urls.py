@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from webapp.pages import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("workflows/", views.workflows, name="workflows"),
+    path("runs/", views.runs, name="runs"),
+    path("dashboards/", views.dashboards, name="dashboards"),
+]

@@ -1,0 +1,49 @@
+"""The home page and the top-level sections of the navigation."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from webapp.accounts.models import Membership
+from webapp.accounts.permissions import Action, require
+
+
+def _section(request: HttpRequest, template: str, **context: object) -> HttpResponse:
+    team = request.team  # type: ignore[attr-defined]
+    if team is None:
+        return render(request, "accounts/no_team.html")
+    require(request.user, team, Action.VIEW)
+    return render(request, template, {"team": team, **context})
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The current team at a glance."""
+    team = request.team  # type: ignore[attr-defined]
+    members = Membership.objects.filter(team=team).count() if team else 0
+    return _section(request, "pages/home.html", member_count=members)
+
+
+@require_GET
+@login_required
+def workflows(request: HttpRequest) -> HttpResponse:
+    """The team's workflows."""
+    return _section(request, "pages/workflows.html")
+
+
+@require_GET
+@login_required
+def runs(request: HttpRequest) -> HttpResponse:
+    """The team's runs."""
+    return _section(request, "pages/runs.html")
+
+
+@require_GET
+@login_required
+def dashboards(request: HttpRequest) -> HttpResponse:
+    """The team's dashboards."""
+    return _section(request, "pages/dashboards.html")
