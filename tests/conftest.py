@@ -114,3 +114,7 @@ def celery_worker_process(django_db_setup: None) -> Iterator[subprocess.Popen[by
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+# The bundled fake OpenAI-compatible LLM server, started once per session.
+from tests.fixtures_fakellm import fake_llm  # noqa: E402,F401
