@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 QUORUM_HOST ?= 127.0.0.1
 QUORUM_PORT ?= 8000
-QUORUM_WORKER_CONCURRENCY ?= 4
-export QUORUM_HOST QUORUM_PORT QUORUM_WORKER_CONCURRENCY
+QUORUM_IO_CONCURRENCY ?= 200
+QUORUM_CPU_CONCURRENCY ?= 2
+QUORUM_SIMULATOR_PORT ?= 8765
+export QUORUM_HOST QUORUM_PORT QUORUM_IO_CONCURRENCY QUORUM_CPU_CONCURRENCY QUORUM_SIMULATOR_PORT
 
 .PHONY: run test lint typecheck boundaries pytest demo-password lock clean help
 
@@ -30,10 +32,11 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-run
 	@touch $@
 
 run: export DEBUG ?= 1
+run: export SIMULATOR_URL ?= http://127.0.0.1:$(QUORUM_SIMULATOR_PORT)/v1
 run: $(VENV)/.installed-run
 	@mkdir -p .state
 	@$(PY) manage.py bootstrap --url http://$(QUORUM_HOST):$(QUORUM_PORT)/
-	@echo "Starting web, worker and beat. Ctrl-C stops them all."
+	@echo "Starting web, workers (io, cpu), beat and the Simulator LLM. Ctrl-C stops them all."
 	@exec $(VENV)/bin/honcho start --procfile Procfile
 
 demo-password: export DEBUG ?= 1
@@ -48,6 +51,7 @@ test: $(VENV)/.installed-dev
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=webapp.test_settings $(PY) manage.py makemigrations --check --dry-run
 
 typecheck:
 	$(VENV)/bin/mypy

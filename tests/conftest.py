@@ -70,50 +70,61 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test Redis and test database, serving
-    the io and cpu queues."""
+def start_worker(queues: str = "io,cpu", concurrency: int = 16) -> subprocess.Popen[bytes]:
+    """Start a real `celery worker` process on the test broker and database and
+    wait until it answers a ping. Its steps' leases last 3 s (STEP_LEASE_S)."""
     from webapp.celery import app
 
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webapp",
-            "worker",
-            "--queues",
-            "io,cpu",
-            "--pool",
-            "solo",
-            "--hostname",
-            name,
-            "--loglevel",
-            "WARNING",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=subprocess_env(),
-    )
+    command = [
+        sys.executable, "-m", "celery", "-A", "webapp", "worker", "--queues", queues,
+        "--pool", "threads", "--concurrency", str(concurrency), "--hostname", name,
+        "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(STEP_LEASE_S="3"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited early with code {proc.returncode}")
-        if app.control.ping(timeout=0.5):
-            break
-    else:
-        proc.kill()
-        raise RuntimeError("celery worker did not answer a ping within 30 s")
-    yield proc
+        replies = app.control.ping(timeout=0.5) or []
+        if any(name.replace("%h", "") in host for reply in replies for host in reply):
+            return proc
+    proc.kill()
+    raise RuntimeError("celery worker did not answer a ping within 30 s")
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+
+
+class WorkerPool:
+    """The session's worker process; a test may replace it (to kill one)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.proc = start_worker()
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_worker(self.proc)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None) -> Iterator[WorkerPool]:
+    """A real worker process serving the io and cpu queues for the whole session."""
+    pool = WorkerPool()
+    pool.start()
+    yield pool
+    pool.stop()
 
 
 # The bundled fake OpenAI-compatible LLM server, started once per session.

@@ -30,8 +30,15 @@ def fake_llm() -> Iterator[str]:
     """Base URL of the running fake server, e.g. "http://127.0.0.1:41234"."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.testing.fakellm", "--host", "127.0.0.1",
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "orchestration.testing.fakellm",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"

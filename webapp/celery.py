@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("quorum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("cpu"), Queue("io"))
+app.conf.task_queues = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "io")
+)
 app.autodiscover_tasks()

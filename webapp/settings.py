@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.ops",
     "webapp.pages",
+    "webapp.workflows",
+    "webapp.providers",
+    "webapp.runs",
 ]
 
 MIDDLEWARE = [
@@ -211,4 +214,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.clear_expired_sessions",
         "schedule": 24 * 3600.0,  # seconds
     },
+}
+
+# Secrets at rest (webapp/crypto.py): comma-separated Fernet keys, first encrypts.
+ENCRYPTION_KEYS = env_list("QUORUM_ENCRYPTION_KEYS", [])
+
+# --- Engine
+# The bundled fake OpenAI-compatible server ("Simulator") that `make run` starts.
+SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8765/v1")
+# A running step's lease (s): renewed by its worker every third of it; the reaper
+# re-queues steps whose lease expired (their worker died).
+STEP_LEASE_S = float(env_int("STEP_LEASE_S", 30))
+# Queued steps not started after this long are re-sent to the broker (s).
+STEP_REQUEUE_AFTER_S = float(env_int("STEP_REQUEUE_AFTER_S", 300))
+REAPER_INTERVAL_S = float(env_int("REAPER_INTERVAL_S", 5))
+RUN_MAX_STEPS = env_int("RUN_MAX_STEPS", 100_000)
+CELERY_BEAT_SCHEDULE["reap-steps"] = {
+    "task": "runs.reap",
+    "schedule": REAPER_INTERVAL_S,
 }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from webapp.api.api import api
+
 urlpatterns = [
+    path("api/", api.urls),
     path("", include("webapp.ops.urls")),
     path("", include("webapp.pages.urls")),
     path("", include("webapp.accounts.urls")),

@@ -27,7 +27,7 @@ REGISTRY: dict[str, str] = {
 _loaded: dict[str, type[NodeType]] = {}
 
 
-class UnknownNodeType(KeyError):  # noqa: N818 (reads better at call sites)
+class UnknownNodeType(KeyError):
     """No node type is registered under this name."""
 
 

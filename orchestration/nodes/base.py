@@ -12,6 +12,7 @@ are skipped (this is how `router` chooses branches).
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -88,7 +89,7 @@ class NodeError(Exception):
         self.retryable = retryable
 
 
-class WaitForChild(Exception):  # noqa: N818 (a signal, not an error)
+class WaitForChild(Exception):
     """Raised by `ctx.run_subworkflow` when the child run executes elsewhere: the
     step waits, and is completed with the child's outputs when the child ends."""
 
@@ -106,7 +107,7 @@ class NodeContext(Protocol):
     iteration: int
     item: int | None
     attempt: int
-    #: stable across attempts: "<run>:<node>:<iteration>:<item>"
+    #: stable across attempts: "<run>:<node>:<iteration>:<item or ->"
     idempotency_key: str
     #: run inputs, as validated against the graph's input schema
     run_inputs: dict[str, Any]
@@ -155,7 +156,7 @@ class NodeType:
     title: ClassVar[str]
     category: ClassVar[str]
     description: ClassVar[str]
-    Config: ClassVar[type[NodeConfig]] = NodeConfig
+    Config: ClassVar[builtins.type[NodeConfig]] = NodeConfig
     input_ports: ClassVar[tuple[Port, ...]] = ()
     output_ports: ClassVar[tuple[Port, ...]] = ()
     queue: ClassVar[Queue] = "cpu"
@@ -196,12 +197,10 @@ class NodeType:
             "config_schema": cls.Config.model_json_schema(),
             "inputs": [port.describe() for port in cls.input_ports],
             "outputs": [port.describe() for port in cls.output_ports],
-            "dynamic_ports": cls.inputs_for is not NodeType.inputs_for.__func__  # type: ignore[attr-defined]
-            or cls.outputs_for is not NodeType.outputs_for.__func__,  # type: ignore[attr-defined]
+            "dynamic_ports": cls.inputs_for.__func__ is not NodeType.inputs_for.__func__  # type: ignore[attr-defined]
+            or cls.outputs_for.__func__ is not NodeType.outputs_for.__func__,  # type: ignore[attr-defined]
         }
 
     async def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Execute once. Returns {output port: value}; raises NodeError."""
         raise NodeError(f"node type {self.type!r} is executed by the planner", retryable=False)
-
-

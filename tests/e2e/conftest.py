@@ -27,8 +27,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# Playwright's sync API keeps an event loop running in this thread; the tests'
-# own ORM calls (creating personas) are still plain synchronous code.
+# Playwright's sync API keeps an event loop running in this thread while it is
+# open (so the browser is module-scoped: later tests may use asyncio.run); the
+# tests' own ORM calls (creating personas) are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
@@ -74,7 +75,7 @@ def live_app(django_db_setup: None) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)")

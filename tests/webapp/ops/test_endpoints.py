@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from django.test import Client, override_settings
+
+from tests.conftest import WorkerPool
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_healthz_answers_without_sign_in() -> None:
 
 @pytest.mark.worker
 def test_readyz_ok_when_database_redis_and_a_worker_answer(
-    celery_worker_process: subprocess.Popen[bytes],
+    celery_worker_process: WorkerPool,
 ) -> None:
     response = Client().get("/readyz")
     body = response.json()

@@ -10,13 +10,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from webapp.accounts.models import Membership, Role, Team
+from webapp.providers.services import ensure_simulator
+from webapp.workflows.examples import load_examples
 
 DEMO_USERNAME = "demo"
 DEMO_TEAM_SLUG = "demo"
 
 
 class Command(BaseCommand):
-    help = "Create the demo team and an owner account for it; prints the password once."
+    help = (
+        "Create the demo team, its owner account (password printed once), the Simulator "
+        "provider and the example workflows."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
@@ -32,6 +37,11 @@ class Command(BaseCommand):
                     DEMO_USERNAME, email="demo@example.com", password=password
                 )
             Membership.objects.get_or_create(user=user, team=team, defaults={"role": Role.OWNER})
+            ensure_simulator(team)
+            examples = load_examples(team)
+        self.stdout.write(
+            f"Demo team: {len(examples)} example workflows, provider Simulator (simulated LLM)."
+        )
         if password:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -1,0 +1,70 @@
+"""A worker killed with SIGKILL mid-step: the run still completes, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from django.db.models import Count
+
+from tests.conftest import Personas, WorkerPool, start_worker, stop_worker
+from tests.webapp.runs.helpers import edge, graph, node, publish, simulator, wait_for
+from webapp.runs.models import Step
+from webapp.runs.services import do_start_run
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_sigkilled_worker_mid_step_run_completes_without_duplicates(
+    personas: Personas, fake_llm: str, celery_worker_process: WorkerPool
+) -> None:
+    team = personas.team_a
+    simulator(team, fake_llm)
+    doc = graph(
+        [
+            node("in", "input"),
+            node("slow", "llm", {"prompt": "[[fake:latency_ms=4000]] think", "model": "sim-small"}),
+            node("after", "template", {"template": "after: {{ input }}"}),
+            node("out", "output"),
+        ],
+        [
+            edge("in", "out", "slow", "in"),
+            edge("slow", "text", "after", "in"),
+            edge("after", "text", "out", "in"),
+        ],
+    )
+    version = publish(team, "victim", doc)
+    celery_worker_process.stop()  # only the victim may pick the step up
+    victim = start_worker()
+    try:
+        run = do_start_run(version, {})
+        deadline = time.monotonic() + 15
+        while not Step.objects.filter(run=run, node_id="slow", status="running").exists():
+            assert time.monotonic() < deadline, "the slow step never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        stop_worker(victim)
+    celery_worker_process.start()  # the survivor (and the session's worker from now on)
+    run = wait_for(run, timeout_s=60, reap=True)
+    assert run.status == "succeeded", run.error
+    attempts = list(
+        Step.objects.filter(run=run, node_id="slow")
+        .order_by("attempt")
+        .values_list("attempt", "status", "superseded", "error")
+    )
+    assert [a[:3] for a in attempts] == [(1, "failed", True), (2, "succeeded", False)]
+    assert "lease expired" in attempts[0][3]
+    dupes = (
+        Step.objects.filter(run=run, superseded=False)
+        .values("node_id", "iteration", "item")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert list(dupes) == []
+    assert run.outputs is not None
+    assert run.outputs["result"].startswith("after: ")

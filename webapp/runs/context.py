@@ -1,0 +1,103 @@
+"""The NodeContext a worker gives a running node (see orchestration/nodes/base.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from orchestration.nodes.base import NodeError, Upstream, WaitForChild
+from orchestration.providers import build
+from orchestration.providers.base import LLMCall, Provider, ProviderConfig
+from webapp.runs.events import run_group
+
+log = logging.getLogger(__name__)
+TOKEN_FLUSH_S = 0.05  # at most ~20 token messages a second per step
+
+
+@dataclass
+class WorkerContext:
+    """One step attempt's context. Secrets (provider configs) live only here, in
+    the worker's memory, never in messages or events."""
+
+    run_id: str
+    node_id: str
+    iteration: int
+    item: int | None
+    attempt: int
+    idempotency_key: str
+    run_inputs: dict[str, Any]
+    upstream: list[Upstream]
+    deadline: float | None
+    step_id: int
+    team_id: int
+    provider_configs: dict[str, ProviderConfig]
+    start_child: Any = None  # callable(workflow, version, inputs) -> child run id (sync)
+    llm_calls: list[LLMCall] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    text_parts: list[str] = field(default_factory=list)
+    _pending: list[str] = field(default_factory=list)
+    _providers: dict[str, Provider] = field(default_factory=dict)
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            config = self.provider_configs.get(name)
+            if config is None:
+                known = ", ".join(sorted(self.provider_configs)) or "none"
+                raise NodeError(
+                    f"the team has no provider named {name!r} (configured: {known})",
+                    retryable=False,
+                )
+            self._providers[name] = build(config)
+        return self._providers[name]
+
+    def emit_token(self, text: str) -> None:
+        self.text_parts.append(text)
+        self._pending.append(text)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.logs.append({"ts": time.time(), "level": level, "message": message})
+
+    def record_llm_call(self, call: LLMCall) -> None:
+        self.llm_calls.append(call)
+
+    async def run_subworkflow(
+        self, workflow: str, version: int | None, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.start_child is None:
+            raise NodeError("sub-workflows are not available here", retryable=False)
+        child_id = await asyncio.to_thread(self.start_child, workflow, version, inputs)
+        raise WaitForChild(str(child_id))
+
+    async def stream_tokens(self) -> None:
+        """Publish coalesced token deltas to the run's group until cancelled."""
+        layer = get_channel_layer()
+        try:
+            while True:
+                await asyncio.sleep(TOKEN_FLUSH_S)
+                await self._flush(layer)
+        except asyncio.CancelledError:
+            await self._flush(layer)
+            raise
+
+    async def _flush(self, layer: Any) -> None:
+        if not self._pending or layer is None:
+            return
+        chunk, self._pending = "".join(self._pending), []
+        try:
+            await layer.group_send(
+                run_group(int(self.run_id)),
+                {
+                    "type": "run.tokens",
+                    "run_id": int(self.run_id),
+                    "step_id": self.step_id,
+                    "node_id": self.node_id,
+                    "text": chunk,
+                },
+            )
+        except Exception:  # live tokens are best effort; the final text is stored
+            log.debug("token publish failed for step %s", self.step_id)

@@ -1,0 +1,352 @@
+"""Adapting the pure planner to Postgres: load a run's state, plan, apply.
+
+`advance(run)` must be called inside a transaction with the run row locked
+(select_for_update). It applies plans until they settle and enqueues new steps
+after commit. Lock order everywhere: run row, then step rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from orchestration.events import EventType
+from orchestration.graph import Graph
+from orchestration.planner import (
+    DispatchMapItems,
+    ExpandMap,
+    FinishMap,
+    MapProgress,
+    Outcome,
+    Plan,
+    StartStep,
+    StepRecord,
+    plan,
+)
+from webapp.runs.events import append_event
+from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step, StepPayload, StepStatus
+
+log = logging.getLogger(__name__)
+MAX_SETTLE_ROUNDS = 100
+
+
+def graph_of(run: Run) -> Graph:
+    return Graph.model_validate(run.version.graph)
+
+
+def advance(run: Run) -> None:
+    """Plan and apply until nothing more can happen without a step running."""
+    if run.status in RUN_TERMINAL:
+        return
+    graph = graph_of(run)
+    for _ in range(MAX_SETTLE_ROUNDS):
+        records, maps = _load_state(run)
+        result = plan(graph, records, maps, step_count=run.step_count, max_steps=run.max_steps)
+        _apply(run, graph, result)
+        if not result.settles_more:
+            return
+    raise RuntimeError(f"run {run.pk}: plan did not settle in {MAX_SETTLE_ROUNDS} rounds")
+
+
+def _load_state(run: Run) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
+    rows = (
+        Step.objects.filter(run=run, superseded=False, item__isnull=True)
+        .select_related("payload")
+        .order_by("id")
+    )
+    records = []
+    running_maps = []
+    for step in rows:
+        outputs = step.payload.outputs if step.status == StepStatus.SUCCEEDED else None
+        records.append(StepRecord(step.node_id, step.iteration, step.status, outputs, step.error))  # type: ignore[arg-type]
+        if step.node_type == "map" and step.status == StepStatus.RUNNING:
+            running_maps.append((step.node_id, step.iteration))
+    return records, {key: _map_progress(run, *key) for key in running_maps}
+
+
+def _map_progress(run: Run, node_id: str, iteration: int) -> MapProgress:
+    items = Step.objects.filter(
+        run=run, node_id=node_id, iteration=iteration, item__isnull=False, superseded=False
+    )
+    counts = items.aggregate(
+        total=Count("id"),
+        pending=Count("id", filter=Q(status=StepStatus.PENDING)),
+        active=Count(
+            "id",
+            filter=Q(status__in=[StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING]),
+        ),
+        succeeded=Count("id", filter=Q(status=StepStatus.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=StepStatus.FAILED)),
+        first_failed=Min("item", filter=Q(status=StepStatus.FAILED)),
+    )
+    first_error = None
+    if counts["first_failed"] is not None:
+        failed = items.filter(item=counts["first_failed"]).first()
+        first_error = f"item {counts['first_failed']}: {failed.error}" if failed else None
+    return MapProgress(
+        total=counts["total"],
+        active=counts["active"],
+        pending=counts["pending"],
+        succeeded=counts["succeeded"],
+        failed=counts["failed"],
+        first_error=first_error,
+    )
+
+
+def _apply(run: Run, graph: Graph, result: Plan) -> None:
+    if run.status == RunStatus.QUEUED:
+        run.status = RunStatus.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        append_event(run, EventType.RUN_STARTED)
+    nodes = graph.nodes_by_id()
+    for skip in result.skip:
+        step = _create_step(
+            run,
+            skip.node_id,
+            nodes[skip.node_id].type,
+            skip.iteration,
+            None,
+            StepStatus.SKIPPED,
+            "cpu",
+        )
+        append_event(run, EventType.STEP_SKIPPED, _ids(step) | {"reason": skip.reason})
+    for start in result.start:
+        step = _create_step(
+            run,
+            start.node_id,
+            nodes[start.node_id].type,
+            start.iteration,
+            None,
+            StepStatus.QUEUED,
+            start.queue,
+            start.inputs,
+            start.upstream,
+        )
+        _enqueue(run, step)
+    for expand in result.expand:
+        _expand_map(run, expand)
+    for dispatch in result.dispatch:
+        _dispatch(run, dispatch)
+    for finish in result.finish:
+        _finish_map(run, finish)
+    run.step_count = Step.objects.filter(run=run).count()
+    run.save(update_fields=["step_count"])
+    if result.outcome is not None:
+        finish_run(run, result.outcome)
+
+
+def _create_step(
+    run: Run,
+    node_id: str,
+    node_type: str,
+    iteration: int,
+    item: int | None,
+    status: StepStatus,
+    queue: str,
+    inputs: dict[str, Any] | None = None,
+    upstream: list[dict[str, Any]] | None = None,
+    attempt: int = 1,
+) -> Step:
+    now = timezone.now()
+    terminal = status in (StepStatus.SKIPPED, StepStatus.CANCELLED)
+    step = Step.objects.create(
+        team_id=run.team_id,
+        run=run,
+        node_id=node_id,
+        node_type=node_type,
+        iteration=iteration,
+        item=item,
+        attempt=attempt,
+        status=status,
+        queue=queue,
+        queued_at=now if status == StepStatus.QUEUED else None,
+        finished_at=now if terminal else None,
+    )
+    StepPayload.objects.create(step=step, inputs=inputs or {}, upstream=upstream or [])
+    return step
+
+
+def _ids(step: Step) -> dict[str, Any]:
+    return {
+        "step_id": step.pk,
+        "node_id": step.node_id,
+        "iteration": step.iteration,
+        "item": step.item,
+        "attempt": step.attempt,
+    }
+
+
+def _enqueue(run: Run, step: Step, countdown_s: float = 0.0) -> None:
+    """Record step.queued and send the task after commit (ids only: no secrets)."""
+    append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
+    transaction.on_commit(lambda: send_step(step.pk, step.queue, countdown_s))
+
+
+def send_step(step_id: int, queue: str, countdown_s: float = 0.0) -> None:
+    from webapp.runs.tasks import execute_step
+
+    execute_step.apply_async(args=(step_id,), queue=queue, countdown=countdown_s)
+
+
+def _expand_map(run: Run, expand: ExpandMap) -> None:
+    parent = _create_step(
+        run,
+        expand.node_id,
+        "map",
+        expand.iteration,
+        None,
+        StepStatus.RUNNING,
+        expand.queue,
+        {"items": expand.items, "context": expand.context},
+        expand.upstream,
+    )
+    parent.started_at = timezone.now()
+    parent.save(update_fields=["started_at"])
+    append_event(run, EventType.STEP_STARTED, _ids(parent) | {"items": len(expand.items)})
+    steps = Step.objects.bulk_create(
+        Step(
+            team_id=run.team_id,
+            run=run,
+            node_id=expand.node_id,
+            node_type=expand.body_type,
+            iteration=expand.iteration,
+            item=index,
+            status=StepStatus.PENDING,
+            queue=expand.queue,
+        )
+        for index in range(len(expand.items))
+    )
+    StepPayload.objects.bulk_create(
+        StepPayload(
+            step=step,
+            inputs={"in": value, "item": value, "index": index, "context": expand.context},
+            upstream=expand.upstream,
+        )
+        for index, (step, value) in enumerate(zip(steps, expand.items, strict=True))
+    )
+
+
+def _dispatch(run: Run, dispatch: DispatchMapItems) -> None:
+    pending = list(
+        Step.objects.filter(
+            run=run,
+            node_id=dispatch.node_id,
+            iteration=dispatch.iteration,
+            status=StepStatus.PENDING,
+            item__isnull=False,
+        ).order_by("item")[: dispatch.count]
+    )
+    now = timezone.now()
+    for step in pending:
+        step.status = StepStatus.QUEUED
+        step.queued_at = now
+    Step.objects.bulk_update(pending, ["status", "queued_at"])
+    for step in pending:
+        _enqueue(run, step)
+
+
+def _finish_map(run: Run, finish: FinishMap) -> None:
+    parent = (
+        Step.objects.select_for_update()
+        .filter(
+            run=run,
+            node_id=finish.node_id,
+            iteration=finish.iteration,
+            item__isnull=True,
+            superseded=False,
+        )
+        .first()
+    )
+    items = list(
+        Step.objects.filter(
+            run=run,
+            node_id=finish.node_id,
+            iteration=finish.iteration,
+            item__isnull=False,
+            superseded=False,
+        )
+        .select_related("payload")
+        .order_by("item")
+    )
+    results, errors = [], []
+    for item in items:
+        outputs = item.payload.outputs or {}
+        first = next(iter(outputs.values()), None) if item.status == StepStatus.SUCCEEDED else None
+        results.append(first)
+        errors.append(item.error or None if item.status != StepStatus.SUCCEEDED else None)
+    # Items still pending or queued when a fail-fast map fails are cancelled.
+    Step.objects.filter(
+        pk__in=[i.pk for i in items if i.status in (StepStatus.PENDING, StepStatus.QUEUED)]
+    ).update(status=StepStatus.CANCELLED, finished_at=timezone.now())
+    now = timezone.now()
+    if parent is None:  # the map failed before expanding (its input was not a list)
+        node_type = "map"
+        parent = _create_step(
+            run, finish.node_id, node_type, finish.iteration, None, StepStatus.FAILED, "cpu"
+        )
+    parent.status = StepStatus.FAILED if finish.error else StepStatus.SUCCEEDED
+    parent.error = finish.error or ""
+    parent.finished_at = now
+    if parent.started_at:
+        parent.latency_ms = (now - parent.started_at).total_seconds() * 1000
+    parent.tokens_in = sum(i.tokens_in for i in items)
+    parent.tokens_out = sum(i.tokens_out for i in items)
+    parent.save()
+    StepPayload.objects.filter(step=parent).update(outputs={"results": results, "errors": errors})
+    event = EventType.STEP_FAILED if finish.error else EventType.STEP_SUCCEEDED
+    append_event(run, event, _ids(parent) | {"error": finish.error, "items": len(items)})
+
+
+def finish_run(run: Run, outcome: Outcome) -> None:
+    """Record the run's end, cancel what is still active, and resume a parent run."""
+    now = timezone.now()
+    run.status = RunStatus.SUCCEEDED if outcome.status == "succeeded" else RunStatus.FAILED
+    run.outputs = outcome.outputs if outcome.status == "succeeded" else None
+    run.error = outcome.error or ""
+    run.finished_at = now
+    run.save(update_fields=["status", "outputs", "error", "finished_at"])
+    cancel_active_steps(run, now)
+    totals = run_totals(run)
+    if run.status == RunStatus.SUCCEEDED:
+        append_event(run, EventType.RUN_SUCCEEDED, {"outputs": run.outputs, "totals": totals})
+    else:
+        append_event(run, EventType.RUN_FAILED, {"error": run.error, "totals": totals})
+    if run.parent_step_id:
+        from webapp.runs.worker import resume_parent
+
+        resume_parent(run)
+
+
+def cancel_active_steps(run: Run, now: Any) -> None:
+    """Cancel steps that have not started; running ones are interrupted by their
+    workers (a Redis flag, set after commit) and record themselves cancelled."""
+    Step.objects.filter(
+        run=run, status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.WAITING]
+    ).update(status=StepStatus.CANCELLED, finished_at=now, lease_token=None)
+    if Step.objects.filter(run=run, status=StepStatus.RUNNING).exists():
+        from webapp.runs.worker import flag_cancelled
+
+        transaction.on_commit(lambda: flag_cancelled(run.pk))
+
+
+def run_totals(run: Run) -> dict[str, Any]:
+    """{"steps", "tokens_in", "tokens_out", "cost_usd" (str), "unpriced_calls", "elapsed_ms"}."""
+    elapsed = None
+    if run.started_at and run.finished_at:
+        elapsed = round((run.finished_at - run.started_at).total_seconds() * 1000, 1)
+    return {
+        "steps": run.step_count,
+        "tokens_in": run.tokens_in,
+        "tokens_out": run.tokens_out,
+        "cost_usd": str(run.cost_usd),
+        "unpriced_calls": run.unpriced_calls,
+        "elapsed_ms": elapsed,
+    }
+
+
+__all__ = ["StartStep", "advance", "finish_run", "graph_of", "send_step"]

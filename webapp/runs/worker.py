@@ -1,0 +1,429 @@
+"""Executing one step attempt on a worker: claim, run, record.
+
+1. claim: with the run and step rows locked, a `queued` step becomes `running`
+   with a fresh lease token (a duplicate or late delivery finds it not queued
+   and does nothing).
+2. run: the node runs in an event loop, with its timeout, a lease renewed every
+   third of STEP_LEASE_S, and a cancellation watcher (Redis flag, polled every
+   0.25 s) that cancels the node's task, which aborts in-flight LLM calls.
+3. record: with the run and step rows locked again, and only if the step still
+   holds the same lease token (fencing), the outcome is stored, the run is
+   advanced by the planner, and new steps are enqueued after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from orchestration.context import make_key
+from orchestration.events import EventType
+from orchestration.graph import Graph
+from orchestration.nodes import get_node_type
+from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, WaitForChild
+from orchestration.providers.base import LLMCall
+from webapp.providers.services import team_provider_configs
+from webapp.runs.context import WorkerContext
+from webapp.runs.engine import _ids, advance, graph_of, send_step
+from webapp.runs.events import append_event
+from webapp.runs.models import (
+    RUN_TERMINAL,
+    LLMCallRecord,
+    Run,
+    RunStatus,
+    Step,
+    StepPayload,
+    StepStatus,
+)
+
+log = logging.getLogger(__name__)
+CANCEL_POLL_S = 0.25
+
+
+def cancel_key(run_id: int) -> str:
+    return f"quorum:cancel:run:{run_id}"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def flag_cancelled(run_id: int) -> None:
+    """Tell the workers running steps of `run_id` to interrupt them (kept a day)."""
+    client = _redis()
+    try:
+        client.set(cancel_key(run_id), "1", ex=24 * 3600)
+    finally:
+        client.close()
+
+
+@dataclass
+class Attempt:
+    """What the worker needs to run a claimed step, loaded in the claim transaction."""
+
+    step_id: int
+    run_id: int
+    team_id: int
+    token: uuid.UUID
+    node_type: type[NodeType]
+    config: NodeConfig
+    inputs: dict[str, Any]
+    context: WorkerContext
+
+
+@dataclass
+class StepOutcome:
+    status: str  # succeeded | failed | waiting | cancelled | lost
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    retryable: bool = False
+    child_run_id: int | None = None
+
+
+def execute(step_id: int, worker: str) -> None:
+    """Run one delivery of the task for `step_id` (see the module docstring)."""
+    try:
+        attempt = claim(step_id, worker)
+    finally:
+        connection.close()  # back to the pool: the node may wait long on the network
+    if attempt is None:
+        return
+    outcome = asyncio.run(run_attempt(attempt))
+    try:
+        record(attempt, outcome)
+    finally:
+        connection.close()
+
+
+def node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
+    """The node type and parsed config a step executes (a map item runs the body)."""
+    node = graph.node(step.node_id)
+    if step.item is not None:
+        body = node.config.get("body") or {}
+        node_type = get_node_type(str(body.get("type")))
+        return node_type, node_type.parse_config(dict(body.get("config") or {}))
+    node_type = get_node_type(node.type)
+    return node_type, node_type.parse_config(node.config)
+
+
+def claim(step_id: int, worker: str) -> Attempt | None:
+    with transaction.atomic():
+        step = Step.objects.filter(pk=step_id).select_related("payload").first()
+        if step is None:
+            return None
+        run = Run.objects.select_for_update().select_related("version").get(pk=step.run_id)
+        step = (
+            Step.objects.select_for_update(of=("self",)).select_related("payload").get(pk=step_id)
+        )
+        if step.status != StepStatus.QUEUED:
+            return None  # a duplicate or stale delivery
+        if run.status in RUN_TERMINAL or run.cancel_requested:
+            step.status = StepStatus.CANCELLED
+            step.finished_at = timezone.now()
+            step.save(update_fields=["status", "finished_at"])
+            return None
+        now = timezone.now()
+        step.status = StepStatus.RUNNING
+        step.started_at = now
+        step.worker = worker
+        step.lease_token = uuid.uuid4()
+        step.lease_expires_at = now + timedelta(seconds=settings.STEP_LEASE_S)
+        if step.queued_at:
+            step.queue_wait_ms = (now - step.queued_at).total_seconds() * 1000
+        step.save()
+        append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
+        graph = graph_of(run)
+        node_type, config = node_for(graph, step)
+        context = WorkerContext(
+            run_id=str(run.pk),
+            node_id=step.node_id,
+            iteration=step.iteration,
+            item=step.item,
+            attempt=step.attempt,
+            idempotency_key=make_key(str(run.pk), step.node_id, step.iteration, step.item),
+            run_inputs=run.inputs,
+            upstream=[Upstream(**u) for u in step.payload.upstream],
+            deadline=run.deadline_at.timestamp() if run.deadline_at else None,
+            step_id=step.pk,
+            team_id=run.team_id,
+            provider_configs=team_provider_configs(run.team_id),
+            start_child=lambda wf, ver, inp: start_child(run.pk, step_id, wf, ver, inp),
+        )
+        return Attempt(
+            step.pk,
+            run.pk,
+            run.team_id,
+            step.lease_token,
+            node_type,
+            config,
+            dict(step.payload.inputs),
+            context,
+        )
+
+
+async def run_attempt(attempt: Attempt) -> StepOutcome:
+    """Run the node with its timeout, lease renewal and cancellation watcher."""
+    node = attempt.node_type(attempt.config)
+    task = asyncio.create_task(node.run(attempt.context, attempt.inputs))
+    tokens = asyncio.create_task(attempt.context.stream_tokens())
+    watcher = asyncio.create_task(_watch(attempt, task))
+    try:
+        outputs = await asyncio.wait_for(task, attempt.config.timeout_s)
+        return StepOutcome("succeeded", outputs=outputs)
+    except TimeoutError:
+        return StepOutcome(
+            "failed", error=f"timed out after {attempt.config.timeout_s:g} s", retryable=True
+        )
+    except asyncio.CancelledError:
+        return StepOutcome(watcher.result() if watcher.done() else "cancelled", error="cancelled")
+    except WaitForChild as wait:
+        return StepOutcome("waiting", child_run_id=int(wait.child_run_id))
+    except NodeError as exc:
+        return StepOutcome("failed", error=str(exc), retryable=exc.retryable)
+    except Exception as exc:  # a bug in a node type: record it, let the policy retry
+        log.exception("step %s raised", attempt.step_id)
+        return StepOutcome("failed", error=f"{type(exc).__name__}: {exc}", retryable=True)
+    finally:
+        watcher.cancel()
+        tokens.cancel()
+        await asyncio.gather(watcher, tokens, return_exceptions=True)
+
+
+async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
+    """Cancel `task` when the run is cancelled or the lease is lost; returns why."""
+    client = _redis()
+    renew_every = settings.STEP_LEASE_S / 3
+    last_renew = time.monotonic()
+    try:
+        while not task.done():
+            await asyncio.sleep(CANCEL_POLL_S)
+            if await asyncio.to_thread(client.exists, cancel_key(attempt.run_id)):
+                task.cancel()
+                return "cancelled"
+            if time.monotonic() - last_renew >= renew_every:
+                last_renew = time.monotonic()
+                if not await asyncio.to_thread(_renew_lease, attempt):
+                    task.cancel()
+                    return "lost"
+        return "done"
+    finally:
+        client.close()
+
+
+def _renew_lease(attempt: Attempt) -> bool:
+    expires = timezone.now() + timedelta(seconds=settings.STEP_LEASE_S)
+    try:
+        updated = Step.objects.filter(
+            pk=attempt.step_id, status=StepStatus.RUNNING, lease_token=attempt.token
+        ).update(lease_expires_at=expires)
+    finally:
+        connection.close()
+    return updated == 1
+
+
+def record(attempt: Attempt, outcome: StepOutcome) -> None:
+    """Store the outcome if this attempt still holds its lease (fencing)."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=attempt.run_id)
+        step = Step.objects.select_for_update().get(pk=attempt.step_id)
+        if step.status != StepStatus.RUNNING or step.lease_token != attempt.token:
+            log.info("step %s: outcome of a lost lease discarded", step.pk)
+            return
+        _account(run, step, attempt.context.llm_calls)
+        now = timezone.now()
+        step.finished_at = now
+        step.latency_ms = (
+            (now - step.started_at).total_seconds() * 1000 if step.started_at else None
+        )
+        step.lease_token = None
+        payload = StepPayload.objects.get(step=step)
+        payload.text = "".join(attempt.context.text_parts)
+        payload.logs = attempt.context.logs
+        if run.status in RUN_TERMINAL or outcome.status in ("cancelled", "lost"):
+            step.status = StepStatus.CANCELLED
+            step.error = outcome.error or "cancelled"
+            step.save()
+            payload.save()
+            append_event(run, EventType.STEP_CANCELLED, _ids(step))
+            return
+        if outcome.status == "waiting":
+            step.status = StepStatus.WAITING
+            step.child_run_id = outcome.child_run_id
+            step.finished_at = None
+            step.save()
+            payload.save()
+            return
+        if outcome.status == "succeeded":
+            step.status = StepStatus.SUCCEEDED
+            payload.outputs = outcome.outputs
+            step.save()
+            payload.save()
+            append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | _metrics(step))
+        else:
+            step.error = outcome.error
+            payload.save()
+            if outcome.retryable and step.attempt < attempt.config.max_attempts:
+                retry(run, step, attempt.config, outcome.error)
+                return
+            step.status = StepStatus.FAILED
+            step.save()
+            append_event(
+                run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
+            )
+        advance(run)
+
+
+def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
+    """Mark `step` failed and superseded, and queue attempt + 1 after a backoff
+    with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter")."""
+    step.status = StepStatus.FAILED
+    step.superseded = True
+    step.finished_at = step.finished_at or timezone.now()
+    step.lease_token = None
+    step.save()
+    cap = min(config.retry_backoff_max_s, config.retry_backoff_s * 2 ** (step.attempt - 1))
+    delay = random.uniform(0, cap)  # noqa: S311 (jitter, not security)
+    payload = StepPayload.objects.get(step=step)
+    now = timezone.now()
+    new = Step.objects.create(
+        team_id=step.team_id,
+        run=run,
+        node_id=step.node_id,
+        node_type=step.node_type,
+        iteration=step.iteration,
+        item=step.item,
+        attempt=step.attempt + 1,
+        status=StepStatus.QUEUED,
+        queue=step.queue,
+        queued_at=now,
+        not_before=now + timedelta(seconds=delay),
+    )
+    StepPayload.objects.create(step=new, inputs=payload.inputs, upstream=payload.upstream)
+    Run.objects.filter(pk=run.pk).update(step_count=F("step_count") + 1)
+    append_event(
+        run, EventType.STEP_RETRYING, _ids(new) | {"delay_ms": round(delay * 1000), "error": error}
+    )
+    transaction.on_commit(lambda: send_step(new.pk, new.queue, delay))
+    return new
+
+
+def _account(run: Run, step: Step, calls: list[LLMCall]) -> None:
+    if not calls:
+        return
+    LLMCallRecord.objects.bulk_create(
+        LLMCallRecord(
+            team_id=run.team_id,
+            run=run,
+            step=step,
+            provider=c.provider,
+            model=c.model,
+            tokens_in=c.tokens_in,
+            tokens_out=c.tokens_out,
+            cost_usd=c.cost_usd,
+            ttft_ms=c.ttft_ms,
+            latency_ms=c.latency_ms,
+            retries=c.retries,
+            simulated=c.simulated,
+        )
+        for c in calls
+    )
+    priced = [c.cost_usd for c in calls if c.cost_usd is not None]
+    step.tokens_in = sum(c.tokens_in for c in calls)
+    step.tokens_out = sum(c.tokens_out for c in calls)
+    step.cost_usd = sum(priced, Decimal(0)) if priced else None
+    step.provider = calls[-1].provider
+    step.model = calls[-1].model
+    step.ttft_ms = calls[0].ttft_ms
+    run.tokens_in += step.tokens_in
+    run.tokens_out += step.tokens_out
+    run.cost_usd += sum(priced, Decimal(0))
+    run.unpriced_calls += len(calls) - len(priced)
+    run.save(update_fields=["tokens_in", "tokens_out", "cost_usd", "unpriced_calls"])
+    for c in calls:
+        append_event(
+            run,
+            EventType.LLM_CALL,
+            _ids(step)
+            | {
+                "provider": c.provider,
+                "model": c.model,
+                "tokens_in": c.tokens_in,
+                "tokens_out": c.tokens_out,
+                "cost_usd": str(c.cost_usd) if c.cost_usd is not None else None,
+                "ttft_ms": c.ttft_ms,
+                "latency_ms": c.latency_ms,
+                "retries": c.retries,
+                "simulated": c.simulated,
+            },
+        )
+
+
+def _metrics(step: Step) -> dict[str, Any]:
+    return {
+        "latency_ms": round(step.latency_ms or 0, 1),
+        "queue_wait_ms": round(step.queue_wait_ms or 0, 1),
+        "tokens_in": step.tokens_in,
+        "tokens_out": step.tokens_out,
+        "cost_usd": str(step.cost_usd) if step.cost_usd is not None else None,
+    }
+
+
+def start_child(
+    parent_run_id: int, step_id: int, workflow: str, version: int | None, inputs: dict[str, Any]
+) -> int:
+    """Start a child run for a subworkflow step; returns its id. Raises NodeError."""
+    from webapp.runs.services import RunInputError, do_start_child_run
+
+    try:
+        return do_start_child_run(parent_run_id, step_id, workflow, version, inputs).pk
+    except RunInputError as exc:
+        raise NodeError(str(exc), retryable=False) from None
+    finally:
+        connection.close()
+
+
+def resume_parent(child: Run) -> None:
+    """Complete the parent's waiting subworkflow step with the child's outcome."""
+    if child.parent_run_id is None or child.parent_step_id is None:
+        return
+    parent = Run.objects.select_for_update().get(pk=child.parent_run_id)
+    step = Step.objects.select_for_update().get(pk=child.parent_step_id)
+    if step.status not in (StepStatus.WAITING, StepStatus.RUNNING) or parent.status in RUN_TERMINAL:
+        return
+    now = timezone.now()
+    step.finished_at = now
+    step.lease_token = None
+    step.child_run = child
+    if step.started_at:
+        step.latency_ms = (now - step.started_at).total_seconds() * 1000
+    if child.status == RunStatus.SUCCEEDED:
+        step.status = StepStatus.SUCCEEDED
+        StepPayload.objects.filter(step=step).update(outputs={"out": child.outputs or {}})
+        step.save()
+        append_event(parent, EventType.STEP_SUCCEEDED, _ids(step) | _metrics(step))
+    else:
+        step.status = StepStatus.FAILED
+        step.error = f"child run {child.pk} {child.status}: {child.error}"
+        step.save()
+        append_event(
+            parent, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
+        )
+    parent.tokens_in += child.tokens_in
+    parent.tokens_out += child.tokens_out
+    parent.cost_usd += child.cost_usd
+    parent.unpriced_calls += child.unpriced_calls
+    parent.save(update_fields=["tokens_in", "tokens_out", "cost_usd", "unpriced_calls"])
+    advance(parent)

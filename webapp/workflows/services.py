@@ -1,0 +1,101 @@
+"""Workflow state changes: create, save draft, publish a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from orchestration.validation import Problem, validate
+from webapp.accounts.models import Team
+from webapp.accounts.permissions import AnyUser
+from webapp.workflows.models import Workflow, WorkflowVersion
+
+
+class GraphInvalid(Exception):
+    """The graph has problems; `problems` lists every one."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"the graph has {len(problems)} problem(s)")
+        self.problems = problems
+
+
+class WorkflowNameTaken(Exception):
+    """The team already has a workflow with this name."""
+
+
+def errors_of(graph: dict[str, Any]) -> list[Problem]:
+    return [p for p in validate(graph) if p.severity == "error"]
+
+
+@transaction.atomic
+def do_create_workflow(
+    team: Team,
+    name: str,
+    *,
+    description: str = "",
+    graph: dict[str, Any] | None = None,
+    user: AnyUser | None = None,
+) -> Workflow:
+    """Create a workflow with `graph` as its draft. Raises WorkflowNameTaken."""
+    try:
+        with transaction.atomic():
+            return Workflow.objects.create(
+                team=team,
+                name=name,
+                description=description,
+                draft=graph or {},
+                created_by=author(user),
+            )
+    except IntegrityError:
+        raise WorkflowNameTaken(f"a workflow named {name!r} already exists") from None
+
+
+@transaction.atomic
+def do_save_draft(
+    workflow: Workflow, graph: dict[str, Any], *, base_revision: int | None = None
+) -> Workflow:
+    """Replace the draft. With `base_revision`, refuse (ValueError) when the draft
+    changed since that revision (another tab saved)."""
+    locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    if base_revision is not None and locked.draft_revision != base_revision:
+        raise ValueError(
+            f"the draft changed since revision {base_revision} (now {locked.draft_revision})"
+        )
+    locked.draft = graph
+    locked.draft_revision += 1
+    locked.save(update_fields=["draft", "draft_revision", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def do_publish(
+    workflow: Workflow,
+    *,
+    message: str = "",
+    user: AnyUser | None = None,
+    graph: dict[str, Any] | None = None,
+) -> WorkflowVersion:
+    """Publish the draft (or `graph`) as the next immutable version.
+
+    Raises GraphInvalid with every problem when the graph has errors."""
+    locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    document = graph if graph is not None else locked.draft
+    problems = errors_of(document)
+    if problems:
+        raise GraphInvalid(problems)
+    last = locked.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    return WorkflowVersion.objects.create(
+        team_id=locked.team_id,
+        workflow=locked,
+        number=last + 1,
+        graph=document,
+        message=message,
+        created_by=author(user),
+    )
+
+
+def author(user: AnyUser | None) -> User | None:
+    """The user to record as author (None for anonymous or system actions)."""
+    return user if isinstance(user, User) else None
