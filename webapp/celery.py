@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -20,3 +21,13 @@ app.conf.task_queues = tuple(
     Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "io")
 )
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _check_settings(**kwargs: object) -> None:
+    """Refuse to start a worker whose broker settings could deliver steps twice."""
+    from webapp.runs.checks import visibility_problem
+
+    problem = visibility_problem()
+    if problem:
+        raise RuntimeError(problem)

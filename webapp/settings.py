@@ -128,7 +128,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest node timeout; a message unacked for this long is redelivered.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 7200),
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -224,7 +224,7 @@ ENCRYPTION_KEYS = env_list("QUORUM_ENCRYPTION_KEYS", [])
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8765/v1")
 # A running step's lease (s): renewed by its worker every third of it; the reaper
 # re-queues steps whose lease expired (their worker died).
-STEP_LEASE_S = float(env_int("STEP_LEASE_S", 30))
+STEP_LEASE_S = float(env_int("STEP_LEASE_S", 15))
 # Queued steps not started after this long are re-sent to the broker (s).
 STEP_REQUEUE_AFTER_S = float(env_int("STEP_REQUEUE_AFTER_S", 300))
 REAPER_INTERVAL_S = float(env_int("REAPER_INTERVAL_S", 5))

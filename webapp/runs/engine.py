@@ -8,6 +8,7 @@ after commit. Lock order everywhere: run row, then step rows.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -296,10 +297,25 @@ def _finish_map(run: Run, finish: FinishMap) -> None:
         parent.latency_ms = (now - parent.started_at).total_seconds() * 1000
     parent.tokens_in = sum(i.tokens_in for i in items)
     parent.tokens_out = sum(i.tokens_out for i in items)
+    priced = [i.cost_usd for i in items if i.cost_usd is not None]
+    parent.cost_usd = sum(priced, Decimal(0)) if priced else None
     parent.save()
     StepPayload.objects.filter(step=parent).update(outputs={"results": results, "errors": errors})
     event = EventType.STEP_FAILED if finish.error else EventType.STEP_SUCCEEDED
-    append_event(run, event, _ids(parent) | {"error": finish.error, "items": len(items)})
+    append_event(
+        run, event, _ids(parent) | metrics(parent) | {"error": finish.error, "items": len(items)}
+    )
+
+
+def metrics(step: Step) -> dict[str, Any]:
+    """A finished step's figures for events: ms, tokens, USD (str, or None if unpriced)."""
+    return {
+        "latency_ms": round(step.latency_ms or 0, 1),
+        "queue_wait_ms": round(step.queue_wait_ms or 0, 1),
+        "tokens_in": step.tokens_in,
+        "tokens_out": step.tokens_out,
+        "cost_usd": str(step.cost_usd) if step.cost_usd is not None else None,
+    }
 
 
 def finish_run(run: Run, outcome: Outcome) -> None:

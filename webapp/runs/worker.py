@@ -37,7 +37,7 @@ from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, 
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
 from webapp.runs.context import WorkerContext
-from webapp.runs.engine import _ids, advance, graph_of, send_step
+from webapp.runs.engine import _ids, advance, graph_of, metrics, send_step
 from webapp.runs.events import append_event
 from webapp.runs.models import (
     RUN_TERMINAL,
@@ -271,7 +271,7 @@ def record(attempt: Attempt, outcome: StepOutcome) -> None:
             payload.outputs = outcome.outputs
             step.save()
             payload.save()
-            append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | _metrics(step))
+            append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
         else:
             step.error = outcome.error
             payload.save()
@@ -371,16 +371,6 @@ def _account(run: Run, step: Step, calls: list[LLMCall]) -> None:
         )
 
 
-def _metrics(step: Step) -> dict[str, Any]:
-    return {
-        "latency_ms": round(step.latency_ms or 0, 1),
-        "queue_wait_ms": round(step.queue_wait_ms or 0, 1),
-        "tokens_in": step.tokens_in,
-        "tokens_out": step.tokens_out,
-        "cost_usd": str(step.cost_usd) if step.cost_usd is not None else None,
-    }
-
-
 def start_child(
     parent_run_id: int, step_id: int, workflow: str, version: int | None, inputs: dict[str, Any]
 ) -> int:
@@ -413,7 +403,7 @@ def resume_parent(child: Run) -> None:
         step.status = StepStatus.SUCCEEDED
         StepPayload.objects.filter(step=step).update(outputs={"out": child.outputs or {}})
         step.save()
-        append_event(parent, EventType.STEP_SUCCEEDED, _ids(step) | _metrics(step))
+        append_event(parent, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
     else:
         step.status = StepStatus.FAILED
         step.error = f"child run {child.pk} {child.status}: {child.error}"

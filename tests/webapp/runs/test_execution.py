@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.db.models import Count
 
 from tests.conftest import Personas, WorkerPool
 from tests.webapp.runs.helpers import edge, graph, node, publish, simulator, wait_for
-from webapp.runs.models import LLMCallRecord, Run, RunEvent, Step, StepStatus
+from webapp.runs.models import LLMCallRecord, Run, RunEvent, Step, StepPayload, StepStatus
 from webapp.runs.services import RunInputError, do_cancel_run, do_start_run
 from webapp.workflows.services import GraphInvalid, do_create_workflow, do_publish
 
@@ -338,3 +339,24 @@ def test_no_step_is_recorded_twice(team: Any) -> None:
         .exclude(status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED])
         .exists()
     )
+
+
+def test_api_key_never_reaches_events_payloads_or_errors(team: Any, fake_llm: str) -> None:
+    secret = "sk-live-DO-NOT-LEAK-123456"
+    simulator(team, fake_llm, api_key=secret)
+    doc = graph(
+        [node("in", "input"), llm("ok", "hello"),
+         llm("bad", "[[fake:error=500]] {{ input }}", max_attempts=1), node("out", "output")],
+        [edge("in", "out", "ok", "in"), edge("ok", "text", "bad", "in"),
+         edge("bad", "text", "out", "in")],
+    )
+    run = wait_for(do_start_run(publish(team, "secret", doc), {}))
+    assert run.status == "failed"
+    stored = [
+        *RunEvent.objects.filter(run=run).values_list("payload", flat=True),
+        *StepPayload.objects.filter(step__run=run).values_list("inputs", "outputs", "logs"),
+        *Step.objects.filter(run=run).values_list("error", flat=True),
+        run.error,
+    ]
+    assert stored
+    assert secret not in json.dumps(stored, default=str)

@@ -170,6 +170,8 @@ def _describe(event: RunEvent) -> str:
     )
     stamp = event.ts.strftime("%H:%M:%S.%f")[:-3]
     match event.type:
+        case "step.started" if "items" in p:
+            return f"{stamp}  started   {where}: map over {p['items']} items"
         case "step.started":
             return f"{stamp}  started   {where} on {p.get('worker', '')}"
         case "step.succeeded":
