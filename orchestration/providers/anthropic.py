@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
@@ -26,18 +26,14 @@ from anthropic.types import (
     RawMessageStartEvent,
 )
 
-from orchestration.providers.base import ChatRequest, LLMCall, ProviderConfig, ToolCall
+from orchestration.providers.base import ChatRequest, LLMCall, ToolCall
 from orchestration.providers.pricing import price_call
 from orchestration.providers.retry import (
-    Failure,
-    RetryPolicy,
-    call_with_retries,
-    classify_sdk_error,
     concurrency_slot,
     http_client_kwargs,
 )
+from orchestration.providers.sdk import PLACEHOLDER_API_KEY, SDKErrors, SDKProvider
 
-PLACEHOLDER_API_KEY = "not-needed"
 # The Messages API requires max_tokens; used when the request leaves it open.
 DEFAULT_MAX_TOKENS = 4096
 _FINISH = {
@@ -55,7 +51,7 @@ class _ToolUse:
     arguments: list[str] = field(default_factory=list)
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     """A Provider for Anthropic's Messages API (see providers.base.Provider).
 
     `config.base_url` is the API root (the SDK adds `/v1/messages`; a trailing
@@ -63,41 +59,12 @@ class AnthropicProvider:
     not sent: the Messages API of the anthropic SDK 2.x has no such parameter.
     """
 
-    def __init__(self, config: ProviderConfig, *, policy: RetryPolicy | None = None) -> None:
-        self.config = config
-        self.policy = policy or RetryPolicy()
-
-    async def chat(
-        self, request: ChatRequest, on_token: Callable[[str], None] | None = None
-    ) -> LLMCall:
-        """One streamed message; see providers.base.Provider.chat.
-
-        latency_ms (ms) spans the whole call: waits for a concurrency slot, every
-        attempt and the backoff between them; ttft_ms (ms) runs from sending the
-        successful attempt to its first text or tool-call delta. Raises
-        ProviderError after retries, asyncio.CancelledError when cancelled.
-        """
-        started = time.perf_counter()
-        call, retries = await call_with_retries(
-            lambda: self._attempt(request, on_token),
-            classify=self._classify,
-            what=f"provider {self.config.name!r}, model {request.model!r}",
-            max_retries=self.config.max_retries,
-            policy=self.policy,
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
-        return replace(call, latency_ms=latency_ms, retries=retries)
-
-    def _classify(self, exc: Exception) -> Failure | None:
-        return classify_sdk_error(
-            exc,
-            status_error=anthropic.APIStatusError,
-            connection_error=(anthropic.APIConnectionError, httpx2.TransportError),
-            timeout_error=(anthropic.APITimeoutError, httpx2.TimeoutException),
-            sdk_error=anthropic.AnthropicError,
-            secret=self.config.api_key,
-            timeout_s=self.config.timeout_s,
-        )
+    errors = SDKErrors(
+        status=anthropic.APIStatusError,
+        connection=(anthropic.APIConnectionError, httpx2.TransportError),
+        timeout=(anthropic.APITimeoutError, httpx2.TimeoutException),
+        base=anthropic.AnthropicError,
+    )
 
     def _client(self) -> anthropic.AsyncAnthropic:
         base_url = self.config.base_url

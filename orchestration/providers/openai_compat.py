@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -22,21 +22,14 @@ from orchestration.providers.base import (
     ChatRequest,
     LLMCall,
     Message,
-    ProviderConfig,
     ToolCall,
 )
 from orchestration.providers.pricing import price_call
 from orchestration.providers.retry import (
-    Failure,
-    RetryPolicy,
-    call_with_retries,
-    classify_sdk_error,
     concurrency_slot,
     http_client_kwargs,
 )
-
-# Local servers ignore the key, but the SDK insists on one.
-PLACEHOLDER_API_KEY = "not-needed"
+from orchestration.providers.sdk import PLACEHOLDER_API_KEY, SDKErrors, SDKProvider
 
 
 @dataclass
@@ -46,7 +39,7 @@ class _ToolCallParts:
     arguments: list[str] = field(default_factory=list)
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(SDKProvider):
     """A Provider for OpenAI-compatible endpoints (see providers.base.Provider).
 
     `policy` tunes the backoff between retries (tests); the number of retries,
@@ -54,41 +47,12 @@ class OpenAICompatProvider:
     first token, between chunks) and the concurrency limit come from `config`.
     """
 
-    def __init__(self, config: ProviderConfig, *, policy: RetryPolicy | None = None) -> None:
-        self.config = config
-        self.policy = policy or RetryPolicy()
-
-    async def chat(
-        self, request: ChatRequest, on_token: Callable[[str], None] | None = None
-    ) -> LLMCall:
-        """One streamed chat completion; see providers.base.Provider.chat.
-
-        latency_ms (ms) spans the whole call: waits for a concurrency slot, every
-        attempt and the backoff between them; ttft_ms (ms) runs from sending the
-        successful attempt to its first text or tool-call delta. Raises
-        ProviderError after retries, asyncio.CancelledError when cancelled.
-        """
-        started = time.perf_counter()
-        call, retries = await call_with_retries(
-            lambda: self._attempt(request, on_token),
-            classify=self._classify,
-            what=f"provider {self.config.name!r}, model {request.model!r}",
-            max_retries=self.config.max_retries,
-            policy=self.policy,
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
-        return replace(call, latency_ms=latency_ms, retries=retries)
-
-    def _classify(self, exc: Exception) -> Failure | None:
-        return classify_sdk_error(
-            exc,
-            status_error=openai.APIStatusError,
-            connection_error=(openai.APIConnectionError, httpx2.TransportError),
-            timeout_error=(openai.APITimeoutError, httpx2.TimeoutException),
-            sdk_error=openai.OpenAIError,
-            secret=self.config.api_key,
-            timeout_s=self.config.timeout_s,
-        )
+    errors = SDKErrors(
+        status=openai.APIStatusError,
+        connection=(openai.APIConnectionError, httpx2.TransportError),
+        timeout=(openai.APITimeoutError, httpx2.TimeoutException),
+        base=openai.OpenAIError,
+    )
 
     def _client(self) -> openai.AsyncOpenAI:
         timeout = self.config.timeout_s
