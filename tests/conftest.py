@@ -118,6 +118,18 @@ class WorkerPool:
             self.proc = None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_redis() -> None:
+    """Start from an empty test Redis database (stale cancel flags, queued tasks)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None) -> Iterator[WorkerPool]:
     """A real worker process serving the io and cpu queues for the whole session."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from webapp.accounts.permissions import Action, get_for, restrict
 from webapp.runs.models import Run, Step
@@ -100,12 +101,12 @@ def _step(step: Step) -> dict[str, Any]:
 
 
 @router.post("/workflows/{workflow_id}/runs", response={201: RunOut})
-def start_run(request: HttpRequest, workflow_id: int, body: StartIn) -> tuple[int, dict[str, Any]]:
+def start_run(request: HttpRequest, workflow_id: int, body: StartIn) -> Status[dict[str, Any]]:
     """Start a run of the latest (or the given) published version; 400 lists bad inputs."""
     workflow = get_for(request.user, Workflow, Action.START_RUN, pk=workflow_id)
     version = resolve_version(workflow.team_id, str(workflow.pk), body.version)
     run = do_start_run(version, body.inputs, user=request.user)
-    return 201, _run(run)
+    return Status(201, _run(run))
 
 
 @router.get("/runs", response=list[RunOut])

@@ -6,31 +6,33 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
+from ninja.responses import Status
 
 from orchestration.nodes import catalogue
 from orchestration.validation import validate
 from webapp.accounts.permissions import Action, get_for, require, restrict
 from webapp.workflows.models import Workflow, WorkflowVersion
 from webapp.workflows.services import (
+    DraftConflict,
     do_create_workflow,
     do_publish,
-    do_save_draft,
+    do_update_workflow,
 )
 
 router = Router(tags=["workflows"])
 
 
 class WorkflowIn(Schema):
-    name: str
-    description: str = ""
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
     graph: dict[str, Any] = {}
 
 
 class WorkflowPatch(Schema):
-    name: str | None = None
-    description: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
     graph: dict[str, Any] | None = None
     base_revision: int | None = None
 
@@ -50,7 +52,7 @@ class WorkflowDetail(WorkflowOut):
 
 
 class PublishIn(Schema):
-    message: str = ""
+    message: str = Field("", max_length=500)
 
 
 class VersionOut(Schema):
@@ -105,13 +107,13 @@ def list_workflows(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/workflows", response={201: WorkflowDetail})
-def create_workflow(request: HttpRequest, body: WorkflowIn) -> tuple[int, dict[str, Any]]:
+def create_workflow(request: HttpRequest, body: WorkflowIn) -> Status[dict[str, Any]]:
     """Create a workflow in the current team; `graph` becomes its draft."""
     team = _team(request, Action.EDIT_DRAFT)
     workflow = do_create_workflow(
         team, body.name, description=body.description, graph=body.graph, user=request.user
     )
-    return 201, _out(workflow, detail=True)
+    return Status(201, _out(workflow, detail=True))
 
 
 @router.get("/workflows/{workflow_id}", response=WorkflowDetail)
@@ -123,25 +125,23 @@ def get_workflow(request: HttpRequest, workflow_id: int) -> dict[str, Any]:
 def update_workflow(request: HttpRequest, workflow_id: int, body: WorkflowPatch) -> dict[str, Any]:
     """Rename, describe or replace the draft; `base_revision` detects conflicts (409)."""
     workflow = get_for(request.user, Workflow, Action.EDIT_DRAFT, pk=workflow_id)
-    if body.graph is not None:
-        try:
-            workflow = do_save_draft(workflow, body.graph, base_revision=body.base_revision)
-        except ValueError as exc:
-            raise HttpError(409, str(exc)) from None
-    changed: list[str] = []
-    if body.name is not None:
-        workflow.name, changed = body.name, [*changed, "name"]
-    if body.description is not None:
-        workflow.description, changed = body.description, [*changed, "description"]
-    if changed:
-        workflow.save(update_fields=[*changed, "updated_at"])
+    try:
+        workflow = do_update_workflow(
+            workflow,
+            name=body.name,
+            description=body.description,
+            graph=body.graph,
+            base_revision=body.base_revision,
+        )
+    except DraftConflict as exc:
+        raise HttpError(409, str(exc)) from None
     return _out(workflow, detail=True)
 
 
 @router.delete("/workflows/{workflow_id}", response={204: None})
-def delete_workflow(request: HttpRequest, workflow_id: int) -> tuple[int, None]:
+def delete_workflow(request: HttpRequest, workflow_id: int) -> Status[None]:
     get_for(request.user, Workflow, Action.DELETE_WORKFLOW, pk=workflow_id).delete()
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/workflows/{workflow_id}/validate", response=dict[str, Any])
@@ -162,7 +162,7 @@ def list_versions(request: HttpRequest, workflow_id: int) -> list[WorkflowVersio
 
 
 @router.post("/workflows/{workflow_id}/versions", response={201: VersionOut})
-def publish(request: HttpRequest, workflow_id: int, body: PublishIn) -> tuple[int, WorkflowVersion]:
+def publish(request: HttpRequest, workflow_id: int, body: PublishIn) -> Status[WorkflowVersion]:
     """Publish the draft as the next version; 400 with every problem if invalid."""
     workflow = get_for(request.user, Workflow, Action.PUBLISH, pk=workflow_id)
-    return 201, do_publish(workflow, message=body.message, user=request.user)
+    return Status(201, do_publish(workflow, message=body.message, user=request.user))

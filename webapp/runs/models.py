@@ -48,7 +48,9 @@ class Run(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
-    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
+    # RESTRICT: a version cannot go while runs pin it, unless they go with it
+    # (deleting the workflow deletes its runs too).
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.RESTRICT, related_name="runs")
     parent_run = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="child_runs"
     )

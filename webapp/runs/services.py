@@ -85,7 +85,7 @@ def resolve_version(team_id: int, workflow: str, version: int | None) -> Workflo
     versions = found.versions.order_by("-number")
     chosen = versions.filter(number=version).first() if version else versions.first()
     if chosen is None:
-        which = f"version {version}" if version else "a published version"
+        which = f"version {version}" if version else "published version"
         raise RunInputError(f"workflow {found.name!r} has no {which}")
     return chosen
 

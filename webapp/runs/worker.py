@@ -26,7 +26,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orchestration.context import make_key
@@ -210,7 +210,8 @@ async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
     try:
         while not task.done():
             await asyncio.sleep(CANCEL_POLL_S)
-            if await asyncio.to_thread(client.exists, cancel_key(attempt.run_id)):
+            flagged = await asyncio.to_thread(client.exists, cancel_key(attempt.run_id))
+            if flagged and await asyncio.to_thread(_run_cancelled, attempt.run_id):
                 task.cancel()
                 return "cancelled"
             if time.monotonic() - last_renew >= renew_every:
@@ -221,6 +222,18 @@ async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
         return "done"
     finally:
         client.close()
+
+
+def _run_cancelled(run_id: int) -> bool:
+    """The database's word on a cancel flag (a stale flag of a reused id is ignored)."""
+    try:
+        return (
+            Run.objects.filter(pk=run_id)
+            .filter(Q(cancel_requested=True) | Q(status__in=RUN_TERMINAL))
+            .exists()
+        )
+    finally:
+        connection.close()
 
 
 def _renew_lease(attempt: Attempt) -> bool:
@@ -252,7 +265,10 @@ def record(attempt: Attempt, outcome: StepOutcome) -> None:
         payload = StepPayload.objects.get(step=step)
         payload.text = "".join(attempt.context.text_parts)
         payload.logs = attempt.context.logs
-        if run.status in RUN_TERMINAL or outcome.status in ("cancelled", "lost"):
+        if outcome.status == "cancelled" and run.status not in RUN_TERMINAL:
+            # interrupted though the run goes on: let the retry policy decide
+            outcome = StepOutcome("failed", error="interrupted", retryable=True)
+        if run.status in RUN_TERMINAL or outcome.status == "lost":
             step.status = StepStatus.CANCELLED
             step.error = outcome.error or "cancelled"
             step.save()

@@ -25,6 +25,10 @@ class WorkflowNameTaken(Exception):
     """The team already has a workflow with this name."""
 
 
+class DraftConflict(ValueError):
+    """The draft changed since the revision the caller edited (another tab saved)."""
+
+
 def errors_of(graph: dict[str, Any]) -> list[Problem]:
     return [p for p in validate(graph) if p.severity == "error"]
 
@@ -56,17 +60,46 @@ def do_create_workflow(
 def do_save_draft(
     workflow: Workflow, graph: dict[str, Any], *, base_revision: int | None = None
 ) -> Workflow:
-    """Replace the draft. With `base_revision`, refuse (ValueError) when the draft
-    changed since that revision (another tab saved)."""
+    """Replace the draft. With `base_revision`, refuse (DraftConflict) when the
+    draft changed since that revision (another tab saved)."""
     locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
     if base_revision is not None and locked.draft_revision != base_revision:
-        raise ValueError(
+        raise DraftConflict(
             f"the draft changed since revision {base_revision} (now {locked.draft_revision})"
         )
     locked.draft = graph
     locked.draft_revision += 1
     locked.save(update_fields=["draft", "draft_revision", "updated_at"])
     return locked
+
+
+def do_update_workflow(
+    workflow: Workflow,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    graph: dict[str, Any] | None = None,
+    base_revision: int | None = None,
+) -> Workflow:
+    """Rename, describe and/or replace the draft, all or nothing.
+
+    Raises WorkflowNameTaken (the team has that name) or DraftConflict."""
+    try:
+        with transaction.atomic():
+            if graph is not None:
+                workflow = do_save_draft(workflow, graph, base_revision=base_revision)
+            changed = []
+            if name is not None:
+                workflow.name = name
+                changed.append("name")
+            if description is not None:
+                workflow.description = description
+                changed.append("description")
+            if changed:
+                workflow.save(update_fields=[*changed, "updated_at"])
+    except IntegrityError:
+        raise WorkflowNameTaken(f"a workflow named {name!r} already exists") from None
+    return workflow
 
 
 @transaction.atomic

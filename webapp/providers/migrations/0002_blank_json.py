@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0001_initial'),
+        ("providers", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='providersetting',
-            name='model_names',
+            model_name="providersetting",
+            name="model_names",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AlterField(
-            model_name='providersetting',
-            name='price_overrides',
+            model_name="providersetting",
+            name="price_overrides",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
