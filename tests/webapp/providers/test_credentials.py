@@ -83,8 +83,9 @@ def test_bad_prices_and_missing_key_are_named(
         _configure(monkeypatch, **{"--prices": "gpt-4o-mini=cheap"})
     monkeypatch.setenv("EMPTY_KEY", "")
     with pytest.raises(CommandError, match="EMPTY_KEY is empty"):
-        call_command("configure_provider", "--team", "team-a", "--name", "X",
-                     "--api-key-env", "EMPTY_KEY")
+        call_command(
+            "configure_provider", "--team", "team-a", "--name", "X", "--api-key-env", "EMPTY_KEY"
+        )
     assert not ProviderSetting.objects.exists()
 
 

@@ -345,10 +345,17 @@ def test_api_key_never_reaches_events_payloads_or_errors(team: Any, fake_llm: st
     secret = "sk-live-DO-NOT-LEAK-123456"
     simulator(team, fake_llm, api_key=secret)
     doc = graph(
-        [node("in", "input"), llm("ok", "hello"),
-         llm("bad", "[[fake:error=500]] {{ input }}", max_attempts=1), node("out", "output")],
-        [edge("in", "out", "ok", "in"), edge("ok", "text", "bad", "in"),
-         edge("bad", "text", "out", "in")],
+        [
+            node("in", "input"),
+            llm("ok", "hello"),
+            llm("bad", "[[fake:error=500]] {{ input }}", max_attempts=1),
+            node("out", "output"),
+        ],
+        [
+            edge("in", "out", "ok", "in"),
+            edge("ok", "text", "bad", "in"),
+            edge("bad", "text", "out", "in"),
+        ],
     )
     run = wait_for(do_start_run(publish(team, "secret", doc), {}))
     assert run.status == "failed"
