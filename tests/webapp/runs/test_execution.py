@@ -367,3 +367,33 @@ def test_api_key_never_reaches_events_payloads_or_errors(team: Any, fake_llm: st
     ]
     assert stored
     assert secret not in json.dumps(stored, default=str)
+
+
+def test_map_collects_item_failures_when_configured(team: Any) -> None:
+    doc = graph(
+        [
+            node("in", "input", {"key": "items"}),
+            node(
+                "each",
+                "map",
+                {
+                    "on_item_error": "collect",
+                    "body": {
+                        "type": "template",
+                        "config": {"template": "{{ item.name }}", "max_attempts": 1},
+                    },
+                },
+            ),
+            node("out", "output"),
+        ],
+        [edge("in", "out", "each", "items"), edge("each", "errors", "out", "in")],
+    )
+    items = [{"name": "a"}, 5, {"name": "c"}]
+    run = wait_for(do_start_run(publish(team, "collect", doc), {"items": items}))
+    assert run.status == "succeeded", run.error
+    errors = outputs(run)["result"]
+    assert errors[0] is None
+    assert errors[2] is None
+    assert "name" in errors[1]
+    parent = Step.objects.get(run=run, node_id="each", item__isnull=True)
+    assert parent.payload.outputs["results"] == ["a", None, "c"]
