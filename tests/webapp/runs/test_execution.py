@@ -396,4 +396,5 @@ def test_map_collects_item_failures_when_configured(team: Any) -> None:
     assert errors[2] is None
     assert "name" in errors[1]
     parent = Step.objects.get(run=run, node_id="each", item__isnull=True)
+    assert parent.payload.outputs is not None
     assert parent.payload.outputs["results"] == ["a", None, "c"]
