@@ -37,6 +37,8 @@ def test_runs_an_example_file_and_prints_progress_and_a_report(team: Any) -> Non
     assert "Totals:" in text
     assert "cost $" in text
     assert '"reply"' in text
+    assert "(simulated)" in text
+    assert "LLM output is SIMULATED (provider Simulator)" in text
     assert Run.objects.get().status == "succeeded"
 
 

@@ -156,6 +156,10 @@ class Command(BaseCommand):
             f"{run.tokens_out} out, cost ${run.cost_usd:.6f}"
             + (f" ({run.unpriced_calls} unpriced calls)" if run.unpriced_calls else "")
         )
+        simulated = run.llm_calls.filter(simulated=True).values_list("provider", flat=True)
+        if simulated:
+            names = ", ".join(sorted(set(simulated)))
+            self.stdout.write(f"LLM output is SIMULATED (provider {names}), not a real model.")
         if run.outputs is not None:
             self.stdout.write("Outputs:")
             self.stdout.write(json.dumps(run.outputs, indent=2, ensure_ascii=False)[:20000])
@@ -183,6 +187,8 @@ def _describe(event: RunEvent) -> str:
             )
         case "step.failed":
             return f"{stamp}  FAILED    {where}: {p.get('error')}"
+        case "llm.call" if p.get("simulated"):
+            return f"{stamp}  llm call  {where}: {p.get('provider')}/{p.get('model')} (simulated)"
         case "step.retrying":
             return f"{stamp}  retrying  {where} (attempt {p.get('attempt')}): {p.get('error')}"
         case "step.skipped":
