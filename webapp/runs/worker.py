@@ -288,6 +288,8 @@ def record(attempt: Attempt, outcome: StepOutcome) -> None:
             step.save()
             payload.save()
             append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
+            if step.item is not None and not _map_needs_planning(run, step):
+                return  # other items still run and none waits for a slot
         else:
             step.error = outcome.error
             payload.save()
@@ -300,6 +302,23 @@ def record(attempt: Attempt, outcome: StepOutcome) -> None:
                 run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
             )
         advance(run)
+
+
+def _map_needs_planning(run: Run, item: Step) -> bool:
+    """Whether a finished map item changes anything the planner decides: a
+    pending item may take its slot, or it was the last active one. Skipping the
+    planner otherwise keeps a large map's per-item cost constant."""
+    items = Step.objects.filter(
+        run=run,
+        node_id=item.node_id,
+        iteration=item.iteration,
+        item__isnull=False,
+        superseded=False,
+    )
+    if items.filter(status=StepStatus.PENDING).exists():
+        return True
+    active = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING]
+    return not items.filter(status__in=active).exists()
 
 
 def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
