@@ -36,7 +36,20 @@ MAX_SETTLE_ROUNDS = 100
 
 
 def graph_of(run: Run) -> Graph:
-    return Graph.model_validate(run.version.graph)
+    """The run's pinned graph, parsed once per process (versions are immutable)."""
+    return _parsed_graph(run.version_id, lambda: run.version.graph)
+
+
+_graphs: dict[int, Graph] = {}
+
+
+def _parsed_graph(version_id: int, load: Any) -> Graph:
+    graph = _graphs.get(version_id)
+    if graph is None:
+        if len(_graphs) > 256:
+            _graphs.clear()
+        graph = _graphs[version_id] = Graph.model_validate(load())
+    return graph
 
 
 def advance(run: Run) -> None:

@@ -8,11 +8,12 @@ is gap-free per run. After commit, the event goes to the channel layer groups
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from orchestration.events import EventType
@@ -45,23 +46,48 @@ def append_event(run: Run, type: EventType, payload: dict[str, Any] | None = Non
         "payload": event.payload,
         "ts": event.ts.isoformat(),
     }
-    team_id = run.team_id
-    transaction.on_commit(lambda: publish(message, run.pk, team_id))
+    _queue_for_commit(message, run.pk, run.team_id)
     return event
 
 
-def publish(message: dict[str, Any], run_id: int, team_id: int) -> None:
-    """Send `message` to the run's and the team's groups; never raises (a lost
-    message is recovered by replay from Postgres)."""
+_pending = threading.local()
+
+
+def _queue_for_commit(message: dict[str, Any], run_id: int, team_id: int) -> None:
+    """Collect this transaction's messages; publish them together after commit
+    (one channel-layer connection per transaction, not one per event). A batch
+    whose transaction rolled back is dropped with it."""
+    batch: list[tuple[dict[str, Any], int, int]] | None = getattr(_pending, "batch", None)
+    flush = getattr(_pending, "flush", None)
+    registered = any(entry[1] is flush for entry in connection.run_on_commit)
+    if batch is None or not registered or not connection.in_atomic_block:
+        batch = []
+        _pending.batch = batch
+
+        def flush() -> None:
+            _pending.batch = None
+            publish_many(batch)
+
+        _pending.flush = flush
+        batch.append((message, run_id, team_id))
+        transaction.on_commit(flush)
+        return
+    batch.append((message, run_id, team_id))
+
+
+def publish_many(batch: list[tuple[dict[str, Any], int, int]]) -> None:
+    """Send each (message, run id, team id) to the run's and the team's groups;
+    never raises (a lost message is recovered by replay from Postgres)."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not batch:
         return
     try:
-        async_to_sync(_send)(layer, message, run_id, team_id)
+        async_to_sync(_send)(layer, batch)
     except Exception:  # the broker being down must not fail the step
-        log.warning("could not publish run event %s/%s", run_id, message.get("seq"))
+        log.warning("could not publish %d run events", len(batch))
 
 
-async def _send(layer: Any, message: dict[str, Any], run_id: int, team_id: int) -> None:
-    await layer.group_send(run_group(run_id), message)
-    await layer.group_send(team_group(team_id), message)
+async def _send(layer: Any, batch: list[tuple[dict[str, Any], int, int]]) -> None:
+    for message, run_id, team_id in batch:
+        await layer.group_send(run_group(run_id), message)
+        await layer.group_send(team_group(team_id), message)
