@@ -235,11 +235,13 @@ def _expand_map(run: Run, expand: ExpandMap) -> None:
         )
         for index in range(len(expand.items))
     )
+    # Not the edge carrying the whole list: copying it into every item is O(N^2).
+    item_upstream = [u for u in expand.upstream if u["target_port"] != "items"]
     StepPayload.objects.bulk_create(
         StepPayload(
             step=step,
             inputs={"in": value, "item": value, "index": index, "context": expand.context},
-            upstream=expand.upstream,
+            upstream=item_upstream,
         )
         for index, (step, value) in enumerate(zip(steps, expand.items, strict=True))
     )
