@@ -34,6 +34,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
+from orchestration.build import edge, node  # noqa: F401 (re-exported for callers)
+
 if TYPE_CHECKING:
     from webapp.accounts.models import Team
     from webapp.workflows.models import WorkflowVersion
@@ -403,26 +405,6 @@ def give_simulator(team: Team, fake_url: str) -> None:
         simulated=True,
         max_concurrency=20000,
     )
-
-
-def node(id: str, type: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "id": id,
-        "type": type,
-        "label": id,
-        "config": config or {},
-        "position": {"x": 0, "y": 0},
-    }
-
-
-def edge(src: str, sp: str, dst: str, dp: str) -> dict[str, Any]:
-    return {
-        "id": f"{src}.{sp}-{dst}.{dp}",
-        "source": src,
-        "source_port": sp,
-        "target": dst,
-        "target_port": dp,
-    }
 
 
 def graph(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from orchestration.build import edge, node  # noqa: F401 (re-exported for callers)
 from webapp.accounts.models import Team
 from webapp.providers.models import ProviderKind
 from webapp.providers.services import do_save_provider
@@ -12,28 +13,6 @@ from webapp.runs import reaper
 from webapp.runs.models import RUN_TERMINAL, Run, Step
 from webapp.workflows.models import WorkflowVersion
 from webapp.workflows.services import do_create_workflow, do_publish
-
-
-def node(
-    id: str, type: str, config: dict[str, Any] | None = None, label: str = ""
-) -> dict[str, Any]:
-    return {
-        "id": id,
-        "type": type,
-        "label": label or id,
-        "config": config or {},
-        "position": {"x": 0, "y": 0},
-    }
-
-
-def edge(src: str, sp: str, dst: str, dp: str) -> dict[str, Any]:
-    return {
-        "id": f"{src}.{sp}-{dst}.{dp}",
-        "source": src,
-        "source_port": sp,
-        "target": dst,
-        "target_port": dp,
-    }
 
 
 def graph(
