@@ -14,12 +14,13 @@ QUORUM_SIMULATOR_TPS ?= 120
 export QUORUM_HOST QUORUM_PORT QUORUM_IO_CONCURRENCY QUORUM_CPU_CONCURRENCY QUORUM_SIMULATOR_PORT
 export QUORUM_SIMULATOR_LATENCY_MS QUORUM_SIMULATOR_TPS
 
-.PHONY: run test lint typecheck boundaries pytest demo-password lock clean help
+.PHONY: run test lint typecheck boundaries pytest frontend frontend-check demo-password lock clean help
 
 help:
 	@echo "make run            set up (venv, packages, database, demo data) and start web, worker and beat"
 	@echo "make test           set up and run ruff, mypy, the import boundary check and pytest"
 	@echo "make demo-password  set a new password for the demo user"
+	@echo "make frontend       rebuild the editor bundle (frontend/ -> static/dist/, commit it)"
 	@echo "make lock           regenerate requirements*.txt from requirements*.in"
 
 $(PY):
@@ -49,7 +50,8 @@ demo-password: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	@scripts/ensure-services.sh
 	@scripts/ensure-chromium.sh
-	$(MAKE) --no-print-directory lint typecheck boundaries pytest
+	@scripts/ensure-node.sh
+	$(MAKE) --no-print-directory lint typecheck boundaries frontend-check pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -64,6 +66,15 @@ boundaries:
 
 pytest:
 	$(VENV)/bin/pytest
+
+# The editor bundle: JS unit tests, and static/dist/ must match a clean build
+# from the lock file (docs/editor.md).
+frontend-check:
+	@scripts/check-frontend.sh
+
+frontend:
+	@scripts/ensure-node.sh
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "webapp.workflows",
     "webapp.providers",
     "webapp.runs",
+    "webapp.editor",
 ]
 
 MIDDLEWARE = [

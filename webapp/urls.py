@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("webapp.ops.urls")),
     path("", include("webapp.pages.urls")),
+    path("", include("webapp.editor.urls")),
     path("", include("webapp.accounts.urls")),
 ]

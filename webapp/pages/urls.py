@@ -6,7 +6,6 @@ from webapp.pages import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("workflows/", views.workflows, name="workflows"),
     path("runs/", views.runs, name="runs"),
     path("dashboards/", views.dashboards, name="dashboards"),
 ]

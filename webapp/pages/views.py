@@ -30,13 +30,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def workflows(request: HttpRequest) -> HttpResponse:
-    """The team's workflows."""
-    return _section(request, "pages/workflows.html")
-
-
-@require_GET
-@login_required
 def runs(request: HttpRequest) -> HttpResponse:
     """The team's runs."""
     return _section(request, "pages/runs.html")

@@ -28,6 +28,13 @@ OPERATIONS: dict[str, set[str]] = {
     "/api/runs": {"get"},
     "/api/runs/{run_id}": {"get"},
     "/api/runs/{run_id}/cancel": {"post"},
+    # The editor's (tests/webapp/editor/test_editor_api.py).
+    "/api/editor/catalogue": {"get"},
+    "/api/models": {"get"},
+    "/api/workflows/{workflow_id}/versions/{number}/diff": {"get"},
+    "/api/workflows/{workflow_id}/versions/{number}/restore": {"post"},
+    "/api/workflows/{workflow_id}/export": {"get"},
+    "/api/workflows/import": {"post"},
 }
 
 
