@@ -67,6 +67,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
   const [runError, setRunError] = useState("");
   const [tokens, setTokens] = useState({});
   const clipboard = useRef(null);
+  const initialHasNodes = useRef(nodes.length > 0);
   const stopRun = useRef(null);
   const wrapper = useRef(null);
   const state = useRef({ nodes, edges });
@@ -364,7 +365,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
     const { nodes: n, edges: e } = state.current;
     const positions = await autoLayout(n, e);
     commit(n.map((x) => ({ ...x, position: positions[x.id] || x.position })), e);
-    window.requestAnimationFrame(() => flow.fitView({ duration: 300 }));
+    window.requestAnimationFrame(() => flow.fitView({ duration: 300, maxZoom: 1 }));
   }, [commit, flow, readOnly]);
 
   // -- publish ------------------------------------------------------------
@@ -436,7 +437,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
     selectAll,
     deleteSelected,
     layout,
-    fit: () => flow.fitView({ duration: 300 }),
+    fit: () => flow.fitView({ duration: 300, maxZoom: 1 }),
     save: () => save(false),
     help: () => setShowHelp((v) => !v),
     escape: () => setShowHelp(false),
@@ -469,7 +470,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
           <button type="button" className="secondary outline" onClick={layout} disabled={readOnly} title="Auto-layout (Shift+L)">
             Auto-layout
           </button>
-          <button type="button" className="secondary outline" onClick={() => flow.fitView({ duration: 300 })} title="Fit view (F)">
+          <button type="button" className="secondary outline" onClick={() => flow.fitView({ duration: 300, maxZoom: 1 })} title="Fit view (F)">
             Fit
           </button>
           <button type="button" className="secondary outline" onClick={doExport}>
@@ -564,7 +565,9 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
               deleteKeyCode={null}
               multiSelectionKeyCode={["Meta", "Control", "Shift"]}
               selectionKeyCode="Shift"
-              fitView
+              fitView={initialHasNodes.current}
+              fitViewOptions={{ maxZoom: 1 }}
+              defaultViewport={{ x: 40, y: 40, zoom: 1 }}
               minZoom={0.05}
               onlyRenderVisibleElements={nodes.length > 150}
               proOptions={{ hideAttribution: true }}
