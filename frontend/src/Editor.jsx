@@ -39,6 +39,19 @@ import { exportFile, importFile } from "./files.js";
 const nodeTypes = { [NODE_KIND]: NodeView };
 const SAVE_DELAY_MS = 700;
 const VALIDATE_DELAY_MS = 300;
+/** The first place at or below `start` where a new node overlaps no other. */
+function freeSpot(nodes, start) {
+  const w = 190;
+  const h = 80;
+  const at = { ...start };
+  for (let i = 0; i < 50; i += 1) {
+    const clash = nodes.some((n) => Math.abs(n.position.x - at.x) < w && Math.abs(n.position.y - at.y) < h);
+    if (!clash) return at;
+    at.y += h;
+  }
+  return at;
+}
+
 const strip = (items) => items.map(({ selected, dragging, measured, ...rest }) => rest);
 
 function EditorInner({ config, catalogue, models, workflow: initial }) {
@@ -282,8 +295,8 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
       let where = position;
       if (!where) {
         const box = wrapper.current.getBoundingClientRect();
-        where = flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 });
-        where = { x: where.x - 80 + (n.length % 5) * 24, y: where.y - 30 + (n.length % 5) * 24 };
+        const center = flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 3 });
+        where = freeSpot(n, { x: center.x - 90, y: center.y - 30 });
       }
       // The first input node reads the run input "message", so a new workflow
       // gets a one-field run form; more inputs get their own keys.
