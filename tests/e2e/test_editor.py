@@ -108,6 +108,8 @@ def test_build_publish_run_export_import_undo(
             "data-run-state", "succeeded", timeout=30_000
         )
     expect(page.locator(".q-run-state")).to_have_text("succeeded")
+    # The colours came over the run's event stream (WebSocket), not polling.
+    expect(page.locator(".q-run-status")).to_contain_text("(live)")
     node(page, "llm_1").click()
     details = page.get_by_role("region", name="Steps of llm_1")
     expect(details).to_contain_text("Tokens")
