@@ -21,6 +21,8 @@
     this.startedAt = null;
     this.finishedAt = null;
     this.replayed = false;
+    this.liveStates = {}; // node id -> states shown after the replay, in order (for tests)
+    this.costAtReplay = null;
     this.timelinePending = false;
     this.timelineAt = 0;
   }
@@ -59,7 +61,13 @@
       case "step.retrying": this.setInstance(p, "retrying"); break;
       case "step.succeeded":
         this.setInstance(p, "succeeded");
-        this.node(p.node_id).latencyMs += p.latency_ms || 0;
+        var done = this.node(p.node_id);
+        if (p.items !== undefined) { // a map's own step: its wall time replaces the items' sum
+          done.latencyMs = p.latency_ms || 0;
+          done.mapDone = true;
+        } else if (!done.mapDone) {
+          done.latencyMs += p.latency_ms || 0;
+        }
         this.paintNode(p.node_id);
         this.endStream(p.step_id, "succeeded");
         break;
@@ -137,10 +145,17 @@
     }
     group.setAttribute("class", "node state-" + state);
     group.dataset.state = state;
+    if (this.replayed) {
+      var seen = this.liveStates[id] || (this.liveStates[id] = []);
+      if (seen[seen.length - 1] !== state) seen.push(state);
+    }
     var label = state;
-    if (statuses.length > 1) {
-      var done = statuses.filter(function (s) { return s === "succeeded"; }).length;
-      label += " " + done + "/" + statuses.length;
+    // A map counts its items (keys "iteration:item"), not its own instance "k:-".
+    var items = Object.keys(node.instances).filter(function (k) { return !/:-$/.test(k); });
+    var counted = items.length ? items.map(function (k) { return node.instances[k]; }) : statuses;
+    if (counted.length > 1) {
+      var done = counted.filter(function (s) { return s === "succeeded"; }).length;
+      label += " " + done + "/" + counted.length;
     }
     group.querySelector('[data-role="state"]').textContent = label;
     var badge = [];
@@ -204,6 +219,8 @@
       onTokens: function (message) { run.stream(message); },
       onReplayed: function () {
         run.replayed = true;
+        run.costAtReplay = run.totals.cost;
+        run.statusAtReplay = run.status;
         run.tick();
         run.stepsChanged();
       },

@@ -1,10 +1,12 @@
 /* The runs list, live: ws/team/ events update the status, tokens, cost and
- * elapsed of rows on screen; a new run appears at the top of the first page
- * (unfiltered: its row is fetched; filtered: the table is reloaded by htmx). */
+ * elapsed of rows on screen; a new run (any event of a run not on screen)
+ * appears at the top of the first page (unfiltered: its row is fetched;
+ * filtered: the table is reloaded by htmx, which applies the filters). */
 (function () {
   "use strict";
 
   var reloadTimer = null;
+  var asked = {}; // run ids whose row was requested (any event of an unknown run adds it)
 
   function container() { return document.getElementById("runs-table"); }
 
@@ -17,6 +19,8 @@
   }
 
   function addRow(runId) {
+    if (asked[runId]) return;
+    asked[runId] = true;
     var table = container().querySelector("table.runs");
     if (!table || table.dataset.live !== "1") {
       if (!table && !new URLSearchParams(window.location.search).get("before")) reloadTable();
@@ -33,12 +37,13 @@
   }
 
   function update(message) {
-    if (message.event.indexOf("run.") !== 0) return;
     var row = document.getElementById("run-" + message.run_id);
     if (!row) {
-      if (message.event === "run.queued") addRow(message.run_id);
+      // Not only run.queued: if that one was lost, the run's next event adds it.
+      addRow(message.run_id);
       return;
     }
+    if (message.event.indexOf("run.") !== 0) return;
     var status = message.event.slice(4);
     if (status === "queued") return;
     if (status === "started") status = "running";

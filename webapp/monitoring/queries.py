@@ -93,6 +93,11 @@ class Scope:
         )
         return restrict(steps, self.user, Action.VIEW_COSTS)
 
+    def billed_steps(self) -> QuerySet[Step]:
+        """steps() less map steps: a map's own row carries the sums of its items'
+        tokens and cost, which are rows of their own (counting both doubles them)."""
+        return self.steps().exclude(node_type="map")
+
     def bucket(self, field: str) -> Trunc:
         return Trunc(field, self.time_range.bucket)
 
@@ -176,7 +181,7 @@ def _round(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _cost_by(scope: Scope, dimension: str, field: str) -> list[dict[str, Any]]:
     query = (
-        scope.steps()
+        scope.billed_steps()
         .filter(cost_usd__isnull=False)
         .annotate(bucket=scope.bucket("finished_at"))
         .values("bucket", **{dimension: F(field)})
@@ -204,7 +209,7 @@ def cost_by_workflow(scope: Scope) -> list[dict[str, Any]]:
 def tokens(scope: Scope) -> list[dict[str, Any]]:
     """[{bucket, tokens_in, tokens_out}] summed over steps."""
     query = (
-        scope.steps()
+        scope.billed_steps()
         .annotate(bucket=scope.bucket("finished_at"))
         .values("bucket")
         .annotate(tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"))
@@ -233,7 +238,7 @@ def expensive_nodes(scope: Scope) -> list[dict[str, Any]]:
     """The ten (workflow, node) with the highest total cost:
     [{workflow, node_id, node_type, steps, cost_usd (Decimal USD), tokens}]."""
     query = (
-        scope.steps()
+        scope.billed_steps()
         .filter(cost_usd__isnull=False)
         .values("node_id", "node_type", workflow=F("run__workflow__name"))
         .annotate(

@@ -228,3 +228,22 @@ def test_queue_panel(personas: Personas) -> None:
     html = client_for(personas.viewer_a).get("/dashboards/queues/").content.decode()
     assert 'data-queue="io"' in html
     assert 'data-queue="cpu"' in html
+
+
+def test_map_steps_are_not_counted_twice_in_costs(personas: Personas) -> None:
+    """A map's own step carries the sums of its items; only the items count."""
+    run = make_run(personas.team_a, "Alpha")
+    add_step(run, "research", item=0, cost_usd=Decimal("0.10"))
+    add_step(run, "research", item=1, cost_usd=Decimal("0.20"))
+    add_step(run, "research", node_type="map", cost_usd=Decimal("0.30"), tokens_in=20)
+    client = client_for(personas.owner_a)
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/dashboards/expensive-nodes.csv").content.decode()))
+    )
+    assert [(r["node_id"], r["node_type"], r["cost_usd"]) for r in rows] == [
+        ("research", "llm", "0.300000")
+    ]
+    tokens = list(
+        csv.DictReader(io.StringIO(client.get("/dashboards/tokens.csv").content.decode()))
+    )
+    assert sum(int(r["tokens_in"]) for r in tokens) == 20
