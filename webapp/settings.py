@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "webapp.providers",
     "webapp.runs",
     "webapp.editor",
+    "webapp.monitoring",
 ]
 
 MIDDLEWARE = [
