@@ -26,6 +26,7 @@ from django.utils import timezone
 from webapp.monitoring.models import RollupState
 
 GRACE = timedelta(minutes=5)  # a step recorded late still lands in a not yet rolled hour
+ANALYZE_AFTER_ROWS = 5000  # rollup rows added at once (a first build) that warrant ANALYZE
 BUCKET_RATIO = 1.1
 _LN_RATIO = math.log(BUCKET_RATIO)
 # The same bucket in SQL: floor(ln(latency + 1) / ln(1.1)).
@@ -135,7 +136,10 @@ def ensure_rolled(team_id: int, now: datetime | None = None) -> datetime | None:
             params: dict[str, Any] = {"team": team_id, "start": start, "end": target}
             with connection.cursor() as cursor:
                 cursor.execute(_STEPS_SQL, params)
+                added = cursor.rowcount
                 cursor.execute(_LATENCY_SQL, params)
+                if added > ANALYZE_AFTER_ROWS:  # fresh statistics, or the planner guesses 1 row
+                    cursor.execute("ANALYZE monitoring_steprollup, monitoring_latencyrollup")
         if state.rolled_until != target and start <= target:
             state.rolled_until = target
             state.save(update_fields=["rolled_until"])
