@@ -16,6 +16,8 @@ low) or 4404 (no such run, or another team's) so that browsers see the code.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from typing import Any
 
@@ -120,9 +122,17 @@ class _Base(AsyncJsonWebsocketConsumer):
         except PermissionDenied:
             await self._refuse(CLOSE_FORBIDDEN)
             return False
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.subscribe()
         await self.accept()
         return True
+
+    async def subscribe(self) -> None:
+        assert self.group is not None
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def unsubscribe(self) -> None:
+        assert self.group is not None
+        await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def authorise(self, user: Any) -> str:
         raise NotImplementedError
@@ -132,7 +142,7 @@ class _Base(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.unsubscribe()
 
     async def error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})
@@ -167,6 +177,54 @@ class _Base(AsyncJsonWebsocketConsumer):
         raise NotImplementedError
 
 
+class _Hub:
+    """This process's viewers of each run group, so an event crosses Redis once per
+    process rather than once per viewer.
+
+    The first local viewer of a run (the leader) joins the channel-layer group;
+    what reaches it is queued to every local viewer, each of which handles its
+    queue in its own task (a slow browser delays only itself). When the leader
+    leaves, another local viewer joins the group in its place; a message lost in
+    that hand-over shows as a seq gap and is read from Postgres.
+    (channels_redis keeps one Redis key per process for all its sockets, with a
+    capacity of 100 messages: a group message per viewer to 100 viewers of one
+    run would overflow it with every event.)
+    """
+
+    def __init__(self) -> None:
+        self.members: dict[str, list[RunConsumer]] = {}
+        self.leaders: dict[str, RunConsumer] = {}
+
+    async def join(self, group: str, consumer: RunConsumer) -> None:
+        self.members.setdefault(group, []).append(consumer)
+        if group not in self.leaders:
+            self.leaders[group] = consumer
+            await consumer.channel_layer.group_add(group, consumer.channel_name)
+
+    async def leave(self, group: str, consumer: RunConsumer) -> None:
+        members = self.members.get(group, [])
+        if consumer in members:
+            members.remove(consumer)
+        if self.leaders.get(group) is not consumer:
+            return
+        del self.leaders[group]
+        await consumer.channel_layer.group_discard(group, consumer.channel_name)
+        if members:
+            successor = members[0]
+            self.leaders[group] = successor
+            await successor.channel_layer.group_add(group, successor.channel_name)
+        else:
+            self.members.pop(group, None)
+
+    def broadcast(self, group: str, message: dict[str, Any]) -> None:
+        for member in self.members.get(group, []):
+            member.enqueue(message)
+
+
+HUB = _Hub()
+VIEWER_QUEUE_MAX = 10_000  # live messages waiting for one slow browser; beyond, dropped
+
+
 class RunConsumer(_Base):
     """`ws/runs/<run_id>/`: one run's events (replayed, then live) and token deltas."""
 
@@ -175,19 +233,57 @@ class RunConsumer(_Base):
     # arriving before it are in Postgres already, since they are published after
     # commit, so the replay covers them).
     last_seq: int | None = None
+    queue: asyncio.Queue[dict[str, Any]] | None = None
+    drainer: asyncio.Task[None] | None = None
 
     async def authorise(self, user: Any) -> str:
         self.run_id = await _authorise_run(user, int(self.scope["url_route"]["kwargs"]["run_id"]))
         return run_group(self.run_id)
 
+    async def subscribe(self) -> None:
+        assert self.group is not None
+        self.lock = asyncio.Lock()  # one of: a replay, a fetch, a live message at a time
+        self.queue = asyncio.Queue(VIEWER_QUEUE_MAX)
+        self.drainer = asyncio.create_task(self._drain())
+        await HUB.join(self.group, self)
+
+    async def unsubscribe(self) -> None:
+        assert self.group is not None
+        await HUB.leave(self.group, self)
+        if self.drainer is not None:
+            self.drainer.cancel()
+
+    def enqueue(self, message: dict[str, Any]) -> None:
+        """Queue a live message for this viewer (dropped when its queue is full:
+        the next event's seq gap brings it back from Postgres)."""
+        if self.queue is not None:
+            try:
+                self.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning("viewer of run %s too slow: live message dropped", self.run_id)
+
+    async def _drain(self) -> None:
+        assert self.queue is not None
+        while True:
+            message = await self.queue.get()
+            try:
+                async with self.lock:
+                    if message["type"] == "run.event":
+                        await self._live_event(message)
+                    else:
+                        await self._live_tokens(message)
+            except Exception:  # a closed socket: the disconnect handler cleans up
+                log.debug("could not deliver a live message to a viewer", exc_info=True)
+
     async def resume(self, after_seq: int) -> None:
         """Replay stored events with seq > after_seq, then report `replayed`.
 
-        Live messages that arrive meanwhile wait in this consumer's channel queue
-        (a consumer handles one message at a time) and are merged by seq after."""
-        self.last_seq = after_seq
-        await self._send_stored(after_seq, None)
-        await self.send_json({"type": "replayed", "last_seq": self.last_seq})
+        Live messages that arrive meanwhile wait in this viewer's queue (the
+        replay holds its lock) and are merged by seq after."""
+        async with self.lock:
+            self.last_seq = after_seq
+            await self._send_stored(after_seq, None)
+            await self.send_json({"type": "replayed", "last_seq": self.last_seq})
 
     async def _send_stored(self, after_seq: int, to_seq: int | None) -> None:
         while True:
@@ -207,21 +303,31 @@ class RunConsumer(_Base):
             raise ValueError(f"need 1 <= from_seq <= to_seq, got {from_seq}..{to_seq}")
         if to_seq - from_seq + 1 > FETCH_MAX:
             raise ValueError(f"fetch at most {FETCH_MAX} events at once")
-        for message in await _events(self.run_id, from_seq - 1, to_seq, FETCH_MAX):
-            await self.send_json(message)
+        async with self.lock:
+            for message in await _events(self.run_id, from_seq - 1, to_seq, FETCH_MAX):
+                await self.send_json(message)
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        """A live event from the channel layer (published after commit)."""
+        """A live event from the channel layer (to this process's leader viewer)."""
+        assert self.group is not None
+        message.setdefault("text", json.dumps(_live_message(message)))  # encoded once
+        HUB.broadcast(self.group, message)
+
+    async def run_tokens(self, message: dict[str, Any]) -> None:
+        """Coalesced token deltas of a running step (never stored as events)."""
+        assert self.group is not None
+        HUB.broadcast(self.group, message)
+
+    async def _live_event(self, message: dict[str, Any]) -> None:
         seq = int(message["seq"])
         if self.last_seq is None or seq <= self.last_seq:
             return  # the replay has sent it, or will
         if seq > self.last_seq + 1:  # a message was lost: fill from Postgres
             await self._send_stored(self.last_seq, seq - 1)
-        await self.send_json(_live_message(message))
+        await self.send(text_data=message["text"])
         self.last_seq = seq
 
-    async def run_tokens(self, message: dict[str, Any]) -> None:
-        """Coalesced token deltas of a running step (never stored as events)."""
+    async def _live_tokens(self, message: dict[str, Any]) -> None:
         if self.last_seq is None:
             return
         await self.send_json(

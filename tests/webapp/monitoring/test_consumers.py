@@ -250,3 +250,27 @@ def test_team_stream_carries_only_the_current_teams_runs(personas: Personas) -> 
             await comm.disconnect()
 
     run_async(scenario)
+
+
+def test_many_viewers_share_one_subscription_and_survive_the_leader_leaving(
+    personas: Personas,
+) -> None:
+    run = make_run(personas.team_a)
+    comms = [communicator(f"/ws/runs/{run.pk}/", personas.owner_a) for _ in range(3)]
+
+    async def scenario() -> None:
+        for comm in comms:
+            await comm.connect()
+            await comm.send_json_to({"type": "resume", "after_seq": 0})
+            await receive_until(comm, "replayed")
+        await database_sync_to_async(add_events)(run, 2)
+        for comm in comms:
+            got = [await comm.receive_json_from(timeout=5) for _ in range(2)]
+            assert [m["seq"] for m in got] == [1, 2]
+        await comms[0].disconnect()  # the viewer holding the group subscription
+        await database_sync_to_async(add_events)(run, 1)
+        for comm in comms[1:]:
+            assert (await comm.receive_json_from(timeout=5))["seq"] == 3
+            await comm.disconnect()
+
+    run_async(scenario)
