@@ -9,7 +9,7 @@ from webapp.api.api import api
 urlpatterns = [
     path("api/", api.urls),
     path("", include("webapp.ops.urls")),
-    path("", include("webapp.monitoring.urls")),  # before pages: it serves runs/ and dashboards/
+    path("", include("webapp.monitoring.urls")),
     path("", include("webapp.pages.urls")),
     path("", include("webapp.editor.urls")),
     path("", include("webapp.accounts.urls")),

@@ -8,6 +8,7 @@ from webapp.monitoring import views_dashboards, views_runs
 
 urlpatterns = [
     path("runs/", views_runs.runs_list, name="runs"),
+    path("runs/start/", views_runs.run_start, name="run_start"),
     path("runs/<int:run_id>/", views_runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/row/", views_runs.run_row, name="run_row"),
     path("runs/<int:run_id>/steps/", views_runs.run_steps, name="run_steps"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -28,7 +29,7 @@ from webapp.monitoring.filters import (
 from webapp.monitoring.graphview import NODE_H, NODE_W, layout
 from webapp.monitoring.timeline import timeline_figure
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step
-from webapp.runs.services import RunInputError, do_cancel_run, do_start_run
+from webapp.runs.services import RunInputError, do_cancel_run, do_start_run, resolve_version
 from webapp.workflows.models import Workflow
 
 STEP_TABLE_MAX = 500  # rows in the step table; the timeline and API have them all
@@ -81,6 +82,10 @@ def runs_list(request: HttpRequest) -> HttpResponse:
         "next_cursor": next_cursor,
         "error": error,
         "workflows": Workflow.objects.filter(team=team).order_by("name"),
+        "startable": Workflow.objects.filter(team=team, versions__isnull=False)
+        .distinct()
+        .order_by("name"),
+        "can_start": can(request.membership, Action.START_RUN),  # type: ignore[attr-defined]
         "members": Membership.objects.filter(team=team).select_related("user"),
         "statuses": RunStatus.values,
         "presets": list(PRESETS),
@@ -200,3 +205,28 @@ def run_row(request: HttpRequest, run_id: int) -> HttpResponse:
     """One row of the runs list (htmx: a new run appearing live)."""
     run = _run_for(request, run_id)
     return render(request, "monitoring/_run_row.html", {"run": _with_elapsed(run)})
+
+
+@require_POST
+@login_required
+def run_start(request: HttpRequest) -> HttpResponse:
+    """Start a run of the latest published version of one of the current team's
+    workflows (START_RUN) with `inputs` (a JSON object); to its page. A bad
+    workflow or bad inputs go back to the runs list with the reason."""
+    team = _team_or_none(request)
+    if team is None:
+        return render(request, "accounts/no_team.html")
+    require(request.user, team, Action.START_RUN)
+    try:
+        inputs = json.loads(request.POST.get("inputs") or "{}")
+        if not isinstance(inputs, dict):
+            raise RunInputError('inputs must be a JSON object, like {"topic": "..."}')
+        version = resolve_version(team.pk, request.POST.get("workflow", "").strip(), None)
+        run = do_start_run(version, inputs, user=request.user)
+    except json.JSONDecodeError as exc:
+        messages.error(request, f"Inputs are not valid JSON: {exc.msg} (line {exc.lineno}).")
+        return redirect("runs")
+    except RunInputError as exc:
+        messages.error(request, f"Could not start the run: {exc}")
+        return redirect("runs")
+    return redirect("run_detail", run_id=run.pk)

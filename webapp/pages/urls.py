@@ -6,6 +6,4 @@ from webapp.pages import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("runs/", views.runs, name="runs"),
-    path("dashboards/", views.dashboards, name="dashboards"),
 ]

@@ -1,4 +1,4 @@
-"""The home page and the top-level sections of the navigation."""
+"""The home page (runs and dashboards live in webapp/monitoring)."""
 
 from __future__ import annotations
 
@@ -26,17 +26,3 @@ def home(request: HttpRequest) -> HttpResponse:
     team = request.team  # type: ignore[attr-defined]
     members = Membership.objects.filter(team=team).count() if team else 0
     return _section(request, "pages/home.html", member_count=members)
-
-
-@require_GET
-@login_required
-def runs(request: HttpRequest) -> HttpResponse:
-    """The team's runs."""
-    return _section(request, "pages/runs.html")
-
-
-@require_GET
-@login_required
-def dashboards(request: HttpRequest) -> HttpResponse:
-    """The team's dashboards."""
-    return _section(request, "pages/dashboards.html")

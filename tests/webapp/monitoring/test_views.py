@@ -247,3 +247,28 @@ def test_map_steps_are_not_counted_twice_in_costs(personas: Personas) -> None:
         csv.DictReader(io.StringIO(client.get("/dashboards/tokens.csv").content.decode()))
     )
     assert sum(int(r["tokens_in"]) for r in tokens) == 20
+
+
+def test_start_a_run_from_the_runs_list(personas: Personas) -> None:
+    run = make_run(personas.team_a, "Alpha")  # publishes Alpha
+    owner = client_for(personas.owner_a)
+    assert "Start a run" in owner.get("/runs/").content.decode()
+    assert "Start a run" not in client_for(personas.viewer_a).get("/runs/").content.decode()
+    response = owner.post("/runs/start/", {"workflow": run.workflow_id, "inputs": "{}"})
+    assert response.status_code == 302
+    started = Run.objects.exclude(pk=run.pk).get()
+    assert response["Location"] == f"/runs/{started.pk}/"
+    assert started.created_by == personas.owner_a
+    bad = owner.post("/runs/start/", {"workflow": run.workflow_id, "inputs": "{nope"}, follow=True)
+    assert "Inputs are not valid JSON" in bad.content.decode()
+    bad = owner.post("/runs/start/", {"workflow": "999999", "inputs": "{}"}, follow=True)
+    assert "no workflow named" in bad.content.decode()
+    assert (
+        client_for(personas.viewer_a)
+        .post("/runs/start/", {"workflow": run.workflow_id})
+        .status_code
+        == 403
+    )
+    assert client_for(personas.member_b).post(
+        "/runs/start/", {"workflow": run.workflow_id}
+    ).status_code in (403, 302)
