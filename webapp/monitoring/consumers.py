@@ -178,8 +178,8 @@ class _Base(AsyncJsonWebsocketConsumer):
 
 
 class _Hub:
-    """This process's viewers of each run group, so an event crosses Redis once per
-    process rather than once per viewer.
+    """This process's viewers of each group (a run's, a team's), so an event
+    crosses Redis once per process rather than once per viewer.
 
     The first local viewer of a run (the leader) joins the channel-layer group;
     what reaches it is queued to every local viewer, each of which handles its
@@ -192,23 +192,24 @@ class _Hub:
     """
 
     def __init__(self) -> None:
-        self.members: dict[str, list[RunConsumer]] = {}
-        self.leaders: dict[str, RunConsumer] = {}
+        self.members: dict[str, list[Any]] = {}  # RunConsumer or TeamConsumer
+        self.leaders: dict[str, Any] = {}
 
-    async def join(self, group: str, consumer: RunConsumer) -> None:
+    async def join(self, group: str, consumer: Any) -> None:
         self.members.setdefault(group, []).append(consumer)
         if group not in self.leaders:
             self.leaders[group] = consumer
             await consumer.channel_layer.group_add(group, consumer.channel_name)
 
-    async def leave(self, group: str, consumer: RunConsumer) -> None:
+    async def leave(self, group: str, consumer: Any) -> None:
         members = self.members.get(group, [])
         if consumer in members:
             members.remove(consumer)
         if self.leaders.get(group) is not consumer:
             return
         del self.leaders[group]
-        await consumer.channel_layer.group_discard(group, consumer.channel_name)
+        leader: Any = consumer
+        await leader.channel_layer.group_discard(group, leader.channel_name)
         if members:
             successor = members[0]
             self.leaders[group] = successor
@@ -343,13 +344,45 @@ class RunConsumer(_Base):
 
 class TeamConsumer(_Base):
     """`ws/team/`: live events of every run of the user's current team (no replay:
-    the runs list is rendered from Postgres; `resume` only starts the stream)."""
+    the runs list is rendered from Postgres; `resume` only starts the stream).
+    Fanned out per process like the run sockets (see _Hub)."""
 
     streaming = False
+    queue: asyncio.Queue[dict[str, Any]] | None = None
+    drainer: asyncio.Task[None] | None = None
 
     async def authorise(self, user: Any) -> str:
         team_id = await _current_team(user, self.scope.get("session"))
         return team_group(team_id)
+
+    async def subscribe(self) -> None:
+        assert self.group is not None
+        self.queue = asyncio.Queue(VIEWER_QUEUE_MAX)
+        self.drainer = asyncio.create_task(self._drain())
+        await HUB.join(self.group, self)
+
+    async def unsubscribe(self) -> None:
+        assert self.group is not None
+        await HUB.leave(self.group, self)
+        if self.drainer is not None:
+            self.drainer.cancel()
+
+    def enqueue(self, message: dict[str, Any]) -> None:
+        """Queue a live event for this viewer (dropped when its queue is full)."""
+        if self.queue is not None and self.streaming:
+            try:
+                self.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning("runs-list viewer too slow: live message dropped")
+
+    async def _drain(self) -> None:
+        assert self.queue is not None
+        while True:
+            message = await self.queue.get()
+            try:
+                await self.send(text_data=message["text"])
+            except Exception:  # a closed socket: the disconnect handler cleans up
+                log.debug("could not deliver a live message to a viewer", exc_info=True)
 
     async def resume(self, after_seq: int) -> None:
         self.streaming = True
@@ -359,8 +392,10 @@ class TeamConsumer(_Base):
         raise ValueError("fetch is for ws/runs/<id>/; reload the runs list instead")
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        if self.streaming:
-            await self.send_json(_live_message(message))
+        """A live event from the channel layer (to this process's leader viewer)."""
+        assert self.group is not None
+        message.setdefault("text", json.dumps(_live_message(message)))  # encoded once
+        HUB.broadcast(self.group, message)
 
     async def run_tokens(self, message: dict[str, Any]) -> None:
         """Token deltas go to run groups only; ignore any that reach a team group."""
