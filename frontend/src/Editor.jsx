@@ -14,7 +14,9 @@ import {
 } from "@xyflow/react";
 import { api, problemsOf } from "./api.js";
 import {
+  EDGE_ROLE,
   NODE_KIND,
+  NODE_ROLE,
   connectionProblem,
   copySelection,
   flowToGraph,
@@ -38,6 +40,7 @@ import { exportFile, importFile } from "./files.js";
 
 const nodeTypes = { [NODE_KIND]: NodeView };
 const SAVE_DELAY_MS = 700;
+const BACKGROUND_MAX_NODES = 200;
 const VALIDATE_DELAY_MS = 300;
 /** The first place at or below `start` where a new node overlaps no other. */
 function freeSpot(nodes, start) {
@@ -208,7 +211,9 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
   }, [config.workflowId, graph]);
 
   useEffect(() => {
-    const timer = setTimeout(validateNow, docVersion === 0 ? 0 : VALIDATE_DELAY_MS);
+    // The first validation waits for the canvas to be on screen: its result
+    // re-renders every node, which would otherwise delay opening a big graph.
+    const timer = setTimeout(validateNow, docVersion === 0 ? 150 : VALIDATE_DELAY_MS);
     return () => clearTimeout(timer);
   }, [docVersion, validateNow]);
 
@@ -280,7 +285,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
         return;
       }
       const id = newEdgeId(conn.source, conn.sourceHandle, conn.target, conn.targetHandle, e.map((x) => x.id));
-      commit(n, [...e, { id, source: conn.source, target: conn.target, sourceHandle: conn.sourceHandle, targetHandle: conn.targetHandle }]);
+      commit(n, [...e, { id, ariaRole: EDGE_ROLE, source: conn.source, target: conn.target, sourceHandle: conn.sourceHandle, targetHandle: conn.targetHandle }]);
       setNotice(null);
     },
     [byType, catalogue.compatible, commit],
@@ -302,7 +307,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
       // gets a one-field run form; more inputs get their own keys.
       const inputCount = n.filter((x) => x.data.type === "input").length;
       const config = type === "input" ? { key: inputCount ? `input_${inputCount + 1}` : "message" } : {};
-      const node = { id, type: NODE_KIND, position: where, selected: true, data: { type, label: entry ? entry.title : type, config } };
+      const node = { id, type: NODE_KIND, ariaRole: NODE_ROLE, position: where, selected: true, data: { type, label: entry ? entry.title : type, config } };
       commit([...n.map((x) => ({ ...x, selected: false })), node], e);
     },
     [byType, commit, flow, readOnly],
@@ -469,6 +474,9 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
   const entry = selectedNode ? byType[selectedNode.data.type] : null;
   const variables = useMemo(() => (selectedNode ? upstreamVariables(selectedNode.id, nodes, edges) : []), [selectedNode?.id, edges]); // eslint-disable-line react-hooks/exhaustive-deps
   const dirtySincePublish = publishedDraft !== docVersion;
+  // Recomputed only when an input node's key changes, not on every drag frame.
+  const inputKeys = nodes.filter((n) => n.data.type === "input").map((n) => n.data.config?.key ?? "").join("\u0000");
+  const inputsSchema = useMemo(() => inputsSchemaFor(state.current.nodes, base.current.inputs), [inputKeys]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
     <DecorContext.Provider value={decor}>
@@ -582,10 +590,12 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
               fitViewOptions={{ maxZoom: 1 }}
               defaultViewport={{ x: 40, y: 40, zoom: 1 }}
               minZoom={0.05}
-              onlyRenderVisibleElements={nodes.length > 150}
               proOptions={{ hideAttribution: true }}
+              onInit={() => requestAnimationFrame(() => performance.mark("quorum:editor-ready"))}
             >
-              <Background />
+              {/* The dotted background repaints the whole canvas on every pan frame:
+                  left out on big graphs (B4, docs/benchmarks.md). */}
+              {nodes.length <= BACKGROUND_MAX_NODES && <Background />}
               <Controls showInteractive={false} />
               <MiniMap pannable zoomable />
             </ReactFlow>
@@ -616,7 +626,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
               <p className="empty">Select a node to edit its settings.</p>
             )}
             {config.canRun && (
-              <RunForm inputsSchema={graph().inputs} latestVersion={meta.latestVersion} draftDirty={dirtySincePublish} onStart={startRun} busy={runBusy} error={runError} />
+              <RunForm inputsSchema={inputsSchema} latestVersion={meta.latestVersion} draftDirty={dirtySincePublish} onStart={startRun} busy={runBusy} error={runError} />
             )}
           </div>
         </div>

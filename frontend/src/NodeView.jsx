@@ -1,6 +1,6 @@
 // One node on the canvas: title, type, one handle per port, problem and run
 // state markers. Memoised: dragging one node re-renders only that node.
-import { createContext, memo, useContext, useEffect } from "react";
+import { createContext, memo, useContext, useEffect, useRef } from "react";
 import { Handle, Position, useUpdateNodeInternals } from "@xyflow/react";
 import { portsOf } from "./graph.js";
 
@@ -13,7 +13,15 @@ function NodeView({ id, data, selected }) {
   const { inputs, outputs } = portsOf(entry, data.config);
   const updateInternals = useUpdateNodeInternals();
   const portKey = `${inputs.map((p) => p.name).join(",")}|${outputs.map((p) => p.name).join(",")}`;
-  useEffect(() => updateInternals(id), [id, portKey, updateInternals]);
+  // React Flow measures handles on mount; re-measure only when the ports change
+  // (a router's routes). Calling it on every mount is quadratic on big graphs.
+  const mountedKey = useRef(portKey);
+  useEffect(() => {
+    if (mountedKey.current !== portKey) {
+      mountedKey.current = portKey;
+      updateInternals(id);
+    }
+  }, [id, portKey, updateInternals]);
   const mine = problems[id] || [];
   const errors = mine.filter((p) => p.severity !== "warning");
   const state = run[id]?.state;

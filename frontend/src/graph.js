@@ -6,6 +6,10 @@
 // target_port}], inputs: JSON Schema, outputs: {name: {node, port}}}.
 
 export const NODE_KIND = "quorum";
+// React Flow's default role "group" matches Pico's input-group rules (with
+// :has() selectors), which made styling a 500-node graph slow (B4).
+export const NODE_ROLE = "figure";
+export const EDGE_ROLE = "figure";
 
 /** Catalogue entries keyed by type name. */
 export function indexCatalogue(nodeTypes) {
@@ -40,11 +44,13 @@ export function graphToFlow(graph) {
   const nodes = (doc.nodes || []).map((n) => ({
     id: n.id,
     type: NODE_KIND,
+    ariaRole: NODE_ROLE,
     position: { x: n.position?.x ?? 0, y: n.position?.y ?? 0 },
     data: { type: n.type, label: n.label || "", config: n.config || {} },
   }));
   const edges = (doc.edges || []).map((e) => ({
     id: e.id,
+    ariaRole: EDGE_ROLE,
     source: e.source,
     target: e.target,
     sourceHandle: e.source_port || "out",
@@ -214,6 +220,7 @@ export function pasteClipboard(clip, nodes, edges, offset = 40) {
     return {
       id,
       type: NODE_KIND,
+      ariaRole: NODE_ROLE,
       position: { x: n.position.x + offset, y: n.position.y + offset },
       data: structuredClone(n.data),
       selected: true,

@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import Editor from "./Editor.jsx";
 
 async function mount(root) {
+  performance.mark("quorum:script-start");
   const config = {
     workflowId: Number(root.dataset.workflowId),
     canEdit: root.dataset.canEdit === "1",
@@ -18,6 +19,7 @@ async function mount(root) {
       api("GET", "/models"),
       api("GET", `/workflows/${config.workflowId}`),
     ]);
+    performance.mark("quorum:data-loaded");
     createRoot(root).render(<Editor config={config} catalogue={catalogue} models={models} workflow={workflow} />);
   } catch (error) {
     root.textContent = `The editor could not load: ${error.message}`;
