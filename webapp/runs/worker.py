@@ -106,30 +106,28 @@ class StepOutcome:
 def execute(step_id: int, worker: str) -> None:
     """Run one delivery of the task for `step_id` (see the module docstring).
 
-    Run-next: when recording a step makes exactly one new step ready on the same
-    queue, the record transaction also claims it (lease and all) and this
-    delivery runs it next, without a broker round trip; further ready steps go
-    to the broker as usual, so branches still spread over all workers. At most
-    RUNNEXT_MAX steps per delivery. If this worker dies, the claimed step's lease
-    expires and the reaper re-queues it, as for any running step."""
+    Run-next: when recording a step makes new steps ready, the first of them on
+    this delivery's queue is created already running under this worker's lease,
+    in the record's transaction, and this delivery runs it next without a broker
+    round trip; the other ready steps go to the broker as usual, so branches
+    still spread over all workers. At most RUNNEXT_MAX steps per delivery. If
+    this worker dies, that step's lease expires and the reaper re-queues it, as
+    for any running step. The database connection goes back to the pool before
+    a node that may wait on the network (not on the cpu queue) runs."""
     try:
         attempt = claim(step_id, worker)
-    finally:
-        connection.close()  # back to the pool: the node may wait long on the network
-    hops = 0
-    while attempt is not None:
-        if attempt.node_type.uses_providers:
-            try:
+        hops = 0
+        while attempt is not None:
+            if attempt.node_type.uses_providers:
                 attempt.context.provider_configs = team_provider_configs(attempt.team_id)
-            finally:
-                connection.close()
-        outcome = asyncio.run(run_attempt(attempt))
-        hops += 1
-        runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
-        try:
+            if attempt.queue != "cpu":
+                connection.close()  # back to the pool: the node may wait long on the network
+            outcome = asyncio.run(run_attempt(attempt))
+            hops += 1
+            runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
             attempt = record(attempt, outcome, runnext)
-        finally:
-            connection.close()
+    finally:
+        connection.close()
 
 
 def node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
