@@ -159,6 +159,23 @@ class Plan:
         return not (self.start or self.skip or self.expand or self.dispatch or self.finish)
 
 
+_SHAPES: dict[int, tuple[Graph, tuple[Any, ...]]] = {}
+
+
+def _shape(graph: Graph) -> tuple[Any, ...]:
+    """(nodes by id, incoming edges, loop body owners, topological order) of
+    `graph`, computed once per graph object: a run plans against the same
+    pinned, never-mutated graph on every step. Keeps at most 256 graphs."""
+    cached = _SHAPES.get(id(graph))
+    if cached is not None and cached[0] is graph:
+        return cached[1]
+    shape = (graph.nodes_by_id(), incoming(graph), body_owner(graph), topological_order(graph))
+    if len(_SHAPES) >= 256:
+        _SHAPES.clear()
+    _SHAPES[id(graph)] = (graph, shape)
+    return shape
+
+
 class _Run:
     """One planning pass over a run's state (virtual skips apply immediately)."""
 
@@ -169,10 +186,7 @@ class _Run:
         maps: Mapping[Key, MapProgress],
     ):
         self.graph = graph
-        self.nodes: dict[str, Node] = graph.nodes_by_id()
-        self.incoming = incoming(graph)
-        self.owner = body_owner(graph)
-        self.order = topological_order(graph)
+        self.nodes, self.incoming, self.owner, self.order = _shape(graph)
         self.state: dict[Key, StepRecord] = {(r.node_id, r.iteration): r for r in records}
         self.maps = maps
         self.plan = Plan()

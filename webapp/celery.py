@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -31,3 +31,12 @@ def _check_settings(**kwargs: object) -> None:
     problem = visibility_problem()
     if problem:
         raise RuntimeError(problem)
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _warm_up(**kwargs: object) -> None:
+    """Import the provider SDKs before the first step (see providers.warm_up)."""
+    from orchestration.providers import warm_up
+
+    warm_up()

@@ -232,6 +232,10 @@ STEP_LEASE_S = float(env_int("STEP_LEASE_S", 15))
 STEP_REQUEUE_AFTER_S = float(env_int("STEP_REQUEUE_AFTER_S", 300))
 REAPER_INTERVAL_S = float(env_int("REAPER_INTERVAL_S", 5))
 RUN_MAX_STEPS = env_int("RUN_MAX_STEPS", 100_000)
+# Run-next (webapp/runs/worker.py): a worker runs a step its record made ready on
+# its own queue without a broker round trip, up to this many steps per delivery;
+# 1 turns it off (every step then goes through the broker).
+RUNNEXT_MAX = max(1, env_int("RUNNEXT_MAX", 100))
 CELERY_BEAT_SCHEDULE["reap-steps"] = {
     "task": "runs.reap",
     "schedule": REAPER_INTERVAL_S,

@@ -161,6 +161,7 @@ class NodeType:
     output_ports: ClassVar[tuple[Port, ...]] = ()
     queue: ClassVar[Queue] = "cpu"
     side_effects: ClassVar[bool] = False
+    uses_providers: ClassVar[bool] = False  # calls ctx.provider(): the worker loads the configs
     control: ClassVar[str | None] = None
 
     def __init__(self, config: NodeConfig):

@@ -157,6 +157,7 @@ class LLMNode(NodeType):
         Port("json", "any", description="The parsed reply (with an output schema)"),
     )
     queue = "io"
+    uses_providers = True
     config: LLMConfig
 
     async def run(self, ctx: NodeContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class RouterNode(NodeType):
     type = "router"
     title = "Router"
     category = "Control flow"
+    uses_providers = True
     description = "Sends its input down the matching branch(es), by condition or by a model."
     Config = RouterConfig
     input_ports = (Port("in", "any", description="The value to route"),)

@@ -58,3 +58,11 @@ def build(config: ProviderConfig) -> Provider:
     module_name, _, class_name = path.partition(":")
     provider: Provider = getattr(importlib.import_module(module_name), class_name)(config)
     return provider
+
+
+def warm_up() -> None:
+    """Import every provider implementation and its SDK now (openai and
+    anthropic take a second or more to import), so that a worker's first step
+    does not spend its lease importing them inside its event loop."""
+    for path in PROVIDER_KINDS.values():
+        importlib.import_module(path.partition(":")[0])

@@ -76,11 +76,18 @@ class WorkerContext:
     async def stream_tokens(self) -> None:
         """Publish coalesced token deltas to the run's group until cancelled."""
         layer = get_channel_layer()
+        flushing: asyncio.Future[None] | None = None
         try:
             while True:
                 await asyncio.sleep(TOKEN_FLUSH_S)
-                await self._flush(layer)
+                # Shielded: a cancellation landing inside channels_redis's
+                # group_send would leave its connection half-used, and the final
+                # flush below would then wait on it forever (docs/monitoring.md).
+                flushing = asyncio.ensure_future(self._flush(layer))
+                await asyncio.shield(flushing)
         except asyncio.CancelledError:
+            if flushing is not None and not flushing.done():
+                await flushing
             await self._flush(layer)
             raise
 

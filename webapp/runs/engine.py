@@ -8,11 +8,15 @@ after commit. Lock order everywhere: run row, then step rows.
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from orchestration.events import EventType
@@ -28,7 +32,7 @@ from orchestration.planner import (
     StepRecord,
     plan,
 )
-from webapp.runs.events import append_event
+from webapp.runs.events import append_event, is_batched
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step, StepPayload, StepStatus
 
 log = logging.getLogger(__name__)
@@ -52,7 +56,18 @@ def _parsed_graph(version_id: int, load: Any) -> Graph:
     return graph
 
 
-def advance(run: Run) -> None:
+@dataclass
+class RunNext:
+    """A worker's offer to run one newly ready step itself (see worker.execute):
+    the first step started on `queue` is created without being sent to the
+    broker and left in `step` for the worker to claim in the same transaction."""
+
+    queue: str
+    worker: str
+    step: Step | None = None
+
+
+def advance(run: Run, runnext: RunNext | None = None) -> None:
     """Plan and apply until nothing more can happen without a step running."""
     if run.status in RUN_TERMINAL:
         return
@@ -60,7 +75,7 @@ def advance(run: Run) -> None:
     for _ in range(MAX_SETTLE_ROUNDS):
         records, maps = _load_state(run)
         result = plan(graph, records, maps, step_count=run.step_count, max_steps=run.max_steps)
-        _apply(run, graph, result)
+        _apply(run, graph, result, runnext)
         if not result.settles_more:
             return
     raise RuntimeError(f"run {run.pk}: plan did not settle in {MAX_SETTLE_ROUNDS} rounds")
@@ -69,16 +84,16 @@ def advance(run: Run) -> None:
 def _load_state(run: Run) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
     rows = (
         Step.objects.filter(run=run, superseded=False, item__isnull=True)
-        .select_related("payload")
         .order_by("id")
+        .values_list("node_id", "iteration", "status", "error", "node_type", "payload__outputs")
     )
     records = []
     running_maps = []
-    for step in rows:
-        outputs = step.payload.outputs if step.status == StepStatus.SUCCEEDED else None
-        records.append(StepRecord(step.node_id, step.iteration, step.status, outputs, step.error))  # type: ignore[arg-type]
-        if step.node_type == "map" and step.status == StepStatus.RUNNING:
-            running_maps.append((step.node_id, step.iteration))
+    for node_id, iteration, status, error, node_type, outputs in rows:
+        ok = status == StepStatus.SUCCEEDED
+        records.append(StepRecord(node_id, iteration, status, outputs if ok else None, error))  # type: ignore[arg-type]
+        if node_type == "map" and status == StepStatus.RUNNING:
+            running_maps.append((node_id, iteration))
     return records, {key: _map_progress(run, *key) for key in running_maps}
 
 
@@ -111,7 +126,7 @@ def _map_progress(run: Run, node_id: str, iteration: int) -> MapProgress:
     )
 
 
-def _apply(run: Run, graph: Graph, result: Plan) -> None:
+def _apply(run: Run, graph: Graph, result: Plan, runnext: RunNext | None = None) -> None:
     if run.status == RunStatus.QUEUED:
         run.status = RunStatus.RUNNING
         run.started_at = timezone.now()
@@ -130,17 +145,25 @@ def _apply(run: Run, graph: Graph, result: Plan) -> None:
         )
         append_event(run, EventType.STEP_SKIPPED, _ids(step) | {"reason": skip.reason})
     for start in result.start:
+        inline = runnext is not None and runnext.step is None and start.queue == runnext.queue
         step = _create_step(
             run,
             start.node_id,
             nodes[start.node_id].type,
             start.iteration,
             None,
-            StepStatus.QUEUED,
+            StepStatus.RUNNING if inline else StepStatus.QUEUED,
             start.queue,
             start.inputs,
             start.upstream,
+            **(lease_fields(runnext.worker) if runnext and inline else {}),
         )
+        if runnext is not None and inline:
+            # Created already running under the worker's lease: it runs the step
+            # next, with no broker round trip (worker.execute).
+            runnext.step = step
+            append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
+            continue
         _enqueue(run, step)
     for expand in result.expand:
         _expand_map(run, expand)
@@ -148,8 +171,10 @@ def _apply(run: Run, graph: Graph, result: Plan) -> None:
         _dispatch(run, dispatch)
     for finish in result.finish:
         _finish_map(run, finish)
-    run.step_count = Step.objects.filter(run=run).count()
-    run.save(update_fields=["step_count"])
+    created = getattr(run, "_steps_created", 0)
+    if created and not is_batched(run):  # else the batch stores it with the events
+        run._steps_created = 0  # type: ignore[attr-defined]
+        Run.objects.filter(pk=run.pk).update(step_count=F("step_count") + created)
     if result.outcome is not None:
         finish_run(run, result.outcome)
 
@@ -165,24 +190,48 @@ def _create_step(
     inputs: dict[str, Any] | None = None,
     upstream: list[dict[str, Any]] | None = None,
     attempt: int = 1,
+    **fields: Any,
 ) -> Step:
     now = timezone.now()
     terminal = status in (StepStatus.SKIPPED, StepStatus.CANCELLED)
-    step = Step.objects.create(
-        team_id=run.team_id,
-        run=run,
-        node_id=node_id,
-        node_type=node_type,
-        iteration=iteration,
-        item=item,
-        attempt=attempt,
-        status=status,
-        queue=queue,
-        queued_at=now if status == StepStatus.QUEUED else None,
-        finished_at=now if terminal else None,
-    )
+    if status == StepStatus.RUNNING and "started_at" in fields:
+        fields["queued_at"] = fields["started_at"]
+    values: dict[str, Any] = {
+        "team_id": run.team_id,
+        "run": run,
+        "node_id": node_id,
+        "node_type": node_type,
+        "iteration": iteration,
+        "item": item,
+        "attempt": attempt,
+        "status": status,
+        "queue": queue,
+        "queued_at": now if status == StepStatus.QUEUED else None,
+        "finished_at": now if terminal else None,
+    }
+    step = Step.objects.create(**(values | fields))
+    # Also cached as step.payload (run-next claims the step in this transaction).
     StepPayload.objects.create(step=step, inputs=inputs or {}, upstream=upstream or [])
+    count_created(run, 1)
     return step
+
+
+def count_created(run: Run, n: int) -> None:
+    """Count `n` new steps on `run` (stored by the next plan application)."""
+    run.step_count += n
+    run._steps_created = getattr(run, "_steps_created", 0) + n  # type: ignore[attr-defined]
+
+
+def lease_fields(worker: str) -> dict[str, Any]:
+    """The fields (but status) of a step `worker` starts now under a new lease (fencing token)."""
+    now = timezone.now()
+    return {
+        "started_at": now,
+        "worker": worker,
+        "lease_token": uuid.uuid4(),
+        "lease_expires_at": now + timedelta(seconds=settings.STEP_LEASE_S),
+        "queue_wait_ms": 0.0,
+    }
 
 
 def _ids(step: Step) -> dict[str, Any]:
@@ -235,6 +284,7 @@ def _expand_map(run: Run, expand: ExpandMap) -> None:
         )
         for index in range(len(expand.items))
     )
+    count_created(run, len(steps))
     # Not the edge carrying the whole list: copying it into every item is O(N^2).
     item_upstream = [u for u in expand.upstream if u["target_port"] != "items"]
     StepPayload.objects.bulk_create(
@@ -380,4 +430,4 @@ def run_totals(run: Run) -> dict[str, Any]:
     }
 
 
-__all__ = ["StartStep", "advance", "finish_run", "graph_of", "send_step"]
+__all__ = ["RunNext", "StartStep", "advance", "finish_run", "graph_of", "send_step"]

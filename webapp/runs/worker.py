@@ -26,7 +26,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from orchestration.context import make_key
@@ -37,8 +37,16 @@ from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, 
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
 from webapp.runs.context import WorkerContext
-from webapp.runs.engine import _ids, advance, graph_of, metrics, send_step
-from webapp.runs.events import append_event
+from webapp.runs.engine import (
+    RunNext,
+    _ids,
+    advance,
+    graph_of,
+    lease_fields,
+    metrics,
+    send_step,
+)
+from webapp.runs.events import append_event, batched
 from webapp.runs.models import (
     RUN_TERMINAL,
     LLMCallRecord,
@@ -77,11 +85,13 @@ class Attempt:
     step_id: int
     run_id: int
     team_id: int
+    queue: str
     token: uuid.UUID
     node_type: type[NodeType]
     config: NodeConfig
     inputs: dict[str, Any]
     context: WorkerContext
+    leased_at: float = field(default_factory=time.monotonic)  # when the lease was taken
 
 
 @dataclass
@@ -94,16 +104,28 @@ class StepOutcome:
 
 
 def execute(step_id: int, worker: str) -> None:
-    """Run one delivery of the task for `step_id` (see the module docstring)."""
+    """Run one delivery of the task for `step_id` (see the module docstring).
+
+    Run-next: when recording a step makes new steps ready, the first of them on
+    this delivery's queue is created already running under this worker's lease,
+    in the record's transaction, and this delivery runs it next without a broker
+    round trip; the other ready steps go to the broker as usual, so branches
+    still spread over all workers. At most RUNNEXT_MAX steps per delivery. If
+    this worker dies, that step's lease expires and the reaper re-queues it, as
+    for any running step. The database connection goes back to the pool before
+    a node that may wait on the network (not on the cpu queue) runs."""
     try:
         attempt = claim(step_id, worker)
-    finally:
-        connection.close()  # back to the pool: the node may wait long on the network
-    if attempt is None:
-        return
-    outcome = asyncio.run(run_attempt(attempt))
-    try:
-        record(attempt, outcome)
+        hops = 0
+        while attempt is not None:
+            if attempt.node_type.uses_providers:
+                attempt.context.provider_configs = team_provider_configs(attempt.team_id)
+            if attempt.queue != "cpu":
+                connection.close()  # back to the pool: the node may wait long on the network
+            outcome = asyncio.run(run_attempt(attempt))
+            hops += 1
+            runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
+            attempt = record(attempt, outcome, runnext)
     finally:
         connection.close()
 
@@ -120,11 +142,14 @@ def node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
 
 
 def claim(step_id: int, worker: str) -> Attempt | None:
+    """Lock the step's run, then the step; start it if it is still queued.
+    Returns None for a duplicate or stale delivery, or a run that has ended."""
     with transaction.atomic():
-        step = Step.objects.filter(pk=step_id).select_related("payload").first()
-        if step is None:
+        run = (
+            Run.objects.select_for_update(of=("self",)).filter(steps__pk=step_id).order_by().first()
+        )
+        if run is None:
             return None
-        run = Run.objects.select_for_update().select_related("version").get(pk=step.run_id)
         step = (
             Step.objects.select_for_update(of=("self",)).select_related("payload").get(pk=step_id)
         )
@@ -135,43 +160,50 @@ def claim(step_id: int, worker: str) -> Attempt | None:
             step.finished_at = timezone.now()
             step.save(update_fields=["status", "finished_at"])
             return None
-        now = timezone.now()
-        step.status = StepStatus.RUNNING
-        step.started_at = now
-        step.worker = worker
-        step.lease_token = uuid.uuid4()
-        step.lease_expires_at = now + timedelta(seconds=settings.STEP_LEASE_S)
+        return start_attempt(run, step, worker)
+
+
+def start_attempt(run: Run, step: Step, worker: str, *, started: bool = False) -> Attempt:
+    """Mark a queued `step` (locked, as is its run) running under a new lease,
+    append step.started, and return what the worker needs to run it. With
+    `started`, the row was created running already (engine.lease_fields)."""
+    if not started:
+        fields = lease_fields(worker) | {"status": StepStatus.RUNNING}
+        for name, value in fields.items():
+            setattr(step, name, value)
         if step.queued_at:
-            step.queue_wait_ms = (now - step.queued_at).total_seconds() * 1000
-        step.save()
-        append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
-        graph = graph_of(run)
-        node_type, config = node_for(graph, step)
-        context = WorkerContext(
-            run_id=str(run.pk),
-            node_id=step.node_id,
-            iteration=step.iteration,
-            item=step.item,
-            attempt=step.attempt,
-            idempotency_key=make_key(str(run.pk), step.node_id, step.iteration, step.item),
-            run_inputs=run.inputs,
-            upstream=[Upstream(**u) for u in step.payload.upstream],
-            deadline=run.deadline_at.timestamp() if run.deadline_at else None,
-            step_id=step.pk,
-            team_id=run.team_id,
-            provider_configs=team_provider_configs(run.team_id),
-            start_child=lambda wf, ver, inp: start_child(run.pk, step_id, wf, ver, inp),
-        )
-        return Attempt(
-            step.pk,
-            run.pk,
-            run.team_id,
-            step.lease_token,
-            node_type,
-            config,
-            dict(step.payload.inputs),
-            context,
-        )
+            step.queue_wait_ms = (fields["started_at"] - step.queued_at).total_seconds() * 1000
+        step.save(update_fields=list(fields))
+    assert step.lease_token is not None
+    append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
+    node_type, config = node_for(graph_of(run), step)
+    run_id, step_id = run.pk, step.pk
+    context = WorkerContext(
+        run_id=str(run_id),
+        node_id=step.node_id,
+        iteration=step.iteration,
+        item=step.item,
+        attempt=step.attempt,
+        idempotency_key=make_key(str(run_id), step.node_id, step.iteration, step.item),
+        run_inputs=run.inputs,
+        upstream=[Upstream(**u) for u in step.payload.upstream],
+        deadline=run.deadline_at.timestamp() if run.deadline_at else None,
+        step_id=step_id,
+        team_id=run.team_id,
+        provider_configs={},  # loaded outside the transaction by `execute`
+        start_child=lambda wf, ver, inp: start_child(run_id, step_id, wf, ver, inp),
+    )
+    return Attempt(
+        step_id,
+        run_id,
+        run.team_id,
+        step.queue,
+        step.lease_token,
+        node_type,
+        config,
+        dict(step.payload.inputs),
+        context,
+    )
 
 
 async def run_attempt(attempt: Attempt) -> StepOutcome:
@@ -206,7 +238,7 @@ async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
     """Cancel `task` when the run is cancelled or the lease is lost; returns why."""
     client = _redis()
     renew_every = settings.STEP_LEASE_S / 3
-    last_renew = time.monotonic()
+    last_renew = attempt.leased_at  # the first tick renews a lease taken long ago
     try:
         while not task.done():
             await asyncio.sleep(CANCEL_POLL_S)
@@ -247,67 +279,82 @@ def _renew_lease(attempt: Attempt) -> bool:
     return updated == 1
 
 
-def record(attempt: Attempt, outcome: StepOutcome) -> None:
-    """Store the outcome if this attempt still holds its lease (fencing)."""
+def record(
+    attempt: Attempt, outcome: StepOutcome, runnext: RunNext | None = None
+) -> Attempt | None:
+    """Store the outcome if this attempt still holds its lease (fencing), and
+    advance the run. Returns the step claimed for `runnext`, if any."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=attempt.run_id)
         step = Step.objects.select_for_update().get(pk=attempt.step_id)
         if step.status != StepStatus.RUNNING or step.lease_token != attempt.token:
             log.info("step %s: outcome of a lost lease discarded", step.pk)
-            return
-        _account(run, step, attempt.context.llm_calls)
-        now = timezone.now()
-        step.finished_at = now
-        step.latency_ms = (
-            (now - step.started_at).total_seconds() * 1000 if step.started_at else None
+            return None
+        with batched(run):  # this transaction's events in one statement
+            return _record(run, step, attempt, outcome, runnext)
+
+
+def _record(
+    run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, runnext: RunNext | None
+) -> Attempt | None:
+    _account(run, step, attempt.context.llm_calls)
+    now = timezone.now()
+    step.finished_at = now
+    step.latency_ms = (now - step.started_at).total_seconds() * 1000 if step.started_at else None
+    step.lease_token = None
+    payload: dict[str, Any] = {
+        "text": "".join(attempt.context.text_parts),
+        "logs": attempt.context.logs,
+    }
+    if outcome.status == "cancelled" and run.status not in RUN_TERMINAL:
+        # interrupted though the run goes on: let the retry policy decide
+        outcome = StepOutcome("failed", error="interrupted", retryable=True)
+    if run.status in RUN_TERMINAL or outcome.status == "lost":
+        step.status = StepStatus.CANCELLED
+        step.error = outcome.error or "cancelled"
+        _save(step, payload)
+        append_event(run, EventType.STEP_CANCELLED, _ids(step))
+        return None
+    if outcome.status == "waiting":
+        step.status = StepStatus.WAITING
+        step.child_run_id = outcome.child_run_id
+        step.finished_at = None
+        _save(step, payload)
+        return None
+    if outcome.status == "succeeded":
+        step.status = StepStatus.SUCCEEDED
+        payload["outputs"] = outcome.outputs
+        _save(step, payload)
+        append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
+        if step.item is not None and not _map_needs_planning(run, step):
+            return None  # other items still run and none waits for a slot
+    else:
+        step.error = outcome.error
+        if outcome.retryable and step.attempt < attempt.config.max_attempts:
+            _save(step, payload)
+            retry(run, step, attempt.config, outcome.error)
+            return None
+        step.status = StepStatus.FAILED
+        _save(step, payload)
+        append_event(
+            run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
         )
-        step.lease_token = None
-        payload = StepPayload.objects.get(step=step)
-        payload.text = "".join(attempt.context.text_parts)
-        payload.logs = attempt.context.logs
-        if outcome.status == "cancelled" and run.status not in RUN_TERMINAL:
-            # interrupted though the run goes on: let the retry policy decide
-            outcome = StepOutcome("failed", error="interrupted", retryable=True)
-        if run.status in RUN_TERMINAL or outcome.status == "lost":
-            step.status = StepStatus.CANCELLED
-            step.error = outcome.error or "cancelled"
-            step.save()
-            payload.save()
-            append_event(run, EventType.STEP_CANCELLED, _ids(step))
-            return
-        if outcome.status == "waiting":
-            step.status = StepStatus.WAITING
-            step.child_run_id = outcome.child_run_id
-            step.finished_at = None
-            step.save()
-            payload.save()
-            return
-        if outcome.status == "succeeded":
-            step.status = StepStatus.SUCCEEDED
-            payload.outputs = outcome.outputs
-            step.save()
-            payload.save()
-            append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
-            if step.item is not None and not _map_needs_planning(run, step):
-                return  # other items still run and none waits for a slot
-        else:
-            step.error = outcome.error
-            payload.save()
-            if outcome.retryable and step.attempt < attempt.config.max_attempts:
-                retry(run, step, attempt.config, outcome.error)
-                return
-            step.status = StepStatus.FAILED
-            step.save()
-            append_event(
-                run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
-            )
-        advance(run)
+    advance(run, runnext)
+    if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
+        return None  # (a run that ended in this plan cancelled the step)
+    # Nobody else knows the step yet (it was never sent) and the run is locked.
+    return start_attempt(run, runnext.step, runnext.worker, started=True)
+
+
+def _save(step: Step, payload: dict[str, Any]) -> None:
+    step.save()
+    StepPayload.objects.filter(step=step).update(**payload)
 
 
 def _map_needs_planning(run: Run, item: Step) -> bool:
     """Whether a finished map item changes anything the planner decides: a
     pending item may take its slot, or it was the last active one. Skipping the
-    planner otherwise keeps a large map's per-item cost constant."""
+    planner otherwise keeps a large map's per-item cost constant. One query."""
     items = Step.objects.filter(
         run=run,
         node_id=item.node_id,
@@ -315,10 +362,17 @@ def _map_needs_planning(run: Run, item: Step) -> bool:
         item__isnull=False,
         superseded=False,
     )
-    if items.filter(status=StepStatus.PENDING).exists():
-        return True
     active = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING]
-    return not items.filter(status__in=active).exists()
+    found = (
+        Run.objects.filter(pk=run.pk)
+        .order_by()
+        .values(
+            pending=Exists(items.filter(status=StepStatus.PENDING)),
+            active=Exists(items.filter(status__in=active)),
+        )
+        .get()
+    )
+    return bool(found["pending"]) or not found["active"]
 
 
 def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
@@ -348,6 +402,7 @@ def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
     )
     StepPayload.objects.create(step=new, inputs=payload.inputs, upstream=payload.upstream)
     Run.objects.filter(pk=run.pk).update(step_count=F("step_count") + 1)
+    run.step_count += 1
     append_event(
         run, EventType.STEP_RETRYING, _ids(new) | {"delay_ms": round(delay * 1000), "error": error}
     )
