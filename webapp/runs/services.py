@@ -12,6 +12,7 @@ from django.utils import timezone
 from orchestration.events import EventType
 from orchestration.graph import Graph
 from orchestration.validation import Problem, validate_inputs
+from webapp import audit
 from webapp.accounts.permissions import AnyUser
 from webapp.runs.engine import advance, cancel_active_steps, run_totals
 from webapp.runs.events import append_event
@@ -70,6 +71,7 @@ def do_start_run(
             },
         )
         advance(run)
+        audit.record(run.team_id, audit.AuditAction.RUN_STARTED, target=run, actor=user)
     return run
 
 
@@ -124,6 +126,7 @@ def do_cancel_run(run: Run, *, reason: str = "cancelled by user") -> Run:
         locked.finished_at = now
         locked.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
         cancel_active_steps(locked, now)
+        audit.record(locked.team_id, audit.AuditAction.RUN_CANCELLED, target=locked)
         append_event(
             locked, EventType.RUN_CANCELLED, {"reason": reason, "totals": run_totals(locked)}
         )
