@@ -38,6 +38,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-run
 run: export DEBUG ?= 1
 run: export SIMULATOR_URL ?= http://127.0.0.1:$(QUORUM_SIMULATOR_PORT)/v1
 run: $(VENV)/.installed-run
+	@scripts/ensure-weasyprint.sh
 	@mkdir -p .state
 	@$(PY) manage.py bootstrap --url http://$(QUORUM_HOST):$(QUORUM_PORT)/
 	@echo "Starting web, workers (io, cpu), beat and the Simulator LLM. Ctrl-C stops them all."
@@ -50,6 +51,7 @@ demo-password: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	@scripts/ensure-services.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-weasyprint.sh
 	@scripts/ensure-node.sh
 	$(MAKE) --no-print-directory lint typecheck boundaries frontend-check pytest
 

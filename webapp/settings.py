@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "webapp.runs",
     "webapp.editor",
     "webapp.monitoring",
+    "webapp.audit",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "webapp.accounts.middleware.CurrentTeamMiddleware",
+    "webapp.audit.context.AuditContextMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -82,16 +82,6 @@ def money(text: str) -> float:
     return float(text.strip().lstrip("$"))
 
 
-# Known engine bug (webapp/runs/context.py, not this module's): cancelling
-# WorkerContext.stream_tokens while a token flush is inside channels_redis's
-# group_send leaves the step's event loop waiting forever, so with a viewer
-# streaming tokens a step can hang in "running" (reproduced in ~5% of
-# cancellations in isolation, in every run of this test). Shielding the flush
-# fixes it (this test then passes); see docs/monitoring.md "Known issues".
-@pytest.mark.xfail(
-    reason="engine: stream_tokens cancelled mid-flush can hang a step (docs/monitoring.md)",
-    strict=False,
-)
 def test_watch_a_research_run_live_then_the_dashboard(
     live_app: str,
     page: Any,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from orchestration.providers.base import ModelPrice, ProviderConfig
-from webapp import crypto
+from webapp import audit, crypto
 from webapp.accounts.models import Team
 from webapp.providers.models import ProviderKind, ProviderSetting
 
@@ -64,7 +64,7 @@ def do_save_provider(
     team: Team, name: str, *, kind: str, api_key: str | None = None, **fields: Any
 ) -> ProviderSetting:
     """Create or update a team's provider; `api_key` (if given) is encrypted."""
-    setting, _ = ProviderSetting.objects.get_or_create(
+    setting, created = ProviderSetting.objects.get_or_create(
         team=team, name=name, defaults={"kind": kind}
     )
     setting.kind = kind
@@ -74,7 +74,16 @@ def do_save_provider(
         setting.api_key_encrypted = crypto.encrypt(api_key) if api_key else ""
     setting.full_clean(exclude=["team"])
     setting.save()
+    audit.record(team, _credential_action(created, api_key), target=setting, detail={"kind": kind})
     return setting
+
+
+def _credential_action(created: bool, api_key: str | None) -> audit.AuditAction:
+    if created:
+        return audit.AuditAction.CREDENTIAL_ADDED
+    if api_key is not None:
+        return audit.AuditAction.CREDENTIAL_ROTATED
+    return audit.AuditAction.CREDENTIAL_UPDATED
 
 
 def ensure_simulator(team: Team) -> ProviderSetting:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from orchestration.events import EventType
 from orchestration.graph import Graph
 from orchestration.validation import Problem, validate_inputs
+from webapp import audit
 from webapp.accounts.permissions import AnyUser
 from webapp.runs import quotas
 from webapp.runs.engine import advance, cancel_active_steps, run_totals
@@ -87,6 +88,7 @@ def do_start_run(
             limit = quotas.quota_for(run.team_id).max_concurrent_runs
             reason = f"the team runs its limit of {limit} runs at once; starts when one ends"
             append_event(run, EventType.RUN_WAITING, {"reason": reason})
+        audit.record(run.team_id, audit.AuditAction.RUN_STARTED, target=run, actor=user)
     return run
 
 
@@ -141,6 +143,7 @@ def do_cancel_run(run: Run, *, reason: str = "cancelled by user") -> Run:
         locked.finished_at = now
         locked.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
         cancel_active_steps(locked, now)
+        audit.record(locked.team_id, audit.AuditAction.RUN_CANCELLED, target=locked)
         append_event(
             locked, EventType.RUN_CANCELLED, {"reason": reason, "totals": run_totals(locked)}
         )

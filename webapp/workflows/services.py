@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from orchestration.validation import Problem, validate
+from webapp import audit
 from webapp.accounts.models import Team
 from webapp.accounts.permissions import AnyUser
 from webapp.workflows.models import Workflow, WorkflowVersion
@@ -45,13 +46,15 @@ def do_create_workflow(
     """Create a workflow with `graph` as its draft. Raises WorkflowNameTaken."""
     try:
         with transaction.atomic():
-            return Workflow.objects.create(
+            workflow = Workflow.objects.create(
                 team=team,
                 name=name,
                 description=description,
                 draft=graph or {},
                 created_by=author(user),
             )
+            audit.record(team, audit.AuditAction.WORKFLOW_CREATED, target=workflow, actor=user)
+            return workflow
     except IntegrityError:
         raise WorkflowNameTaken(f"a workflow named {name!r} already exists") from None
 
@@ -97,6 +100,7 @@ def do_update_workflow(
                 changed.append("description")
             if changed:
                 workflow.save(update_fields=[*changed, "updated_at"])
+            audit.record(workflow.team_id, audit.AuditAction.WORKFLOW_EDITED, target=workflow)
     except IntegrityError:
         raise WorkflowNameTaken(f"a workflow named {name!r} already exists") from None
     return workflow
@@ -119,7 +123,7 @@ def do_publish(
     if problems:
         raise GraphInvalid(problems)
     last = locked.versions.order_by("-number").values_list("number", flat=True).first() or 0
-    return WorkflowVersion.objects.create(
+    version = WorkflowVersion.objects.create(
         team_id=locked.team_id,
         workflow=locked,
         number=last + 1,
@@ -127,6 +131,14 @@ def do_publish(
         message=message,
         created_by=author(user),
     )
+    audit.record(
+        locked.team_id,
+        audit.AuditAction.WORKFLOW_PUBLISHED,
+        target=locked,
+        actor=user,
+        detail={"version": version.number},
+    )
+    return version
 
 
 def author(user: AnyUser | None) -> User | None:

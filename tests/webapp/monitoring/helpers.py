@@ -14,7 +14,7 @@ from tests.webapp.runs.helpers import edge, graph, node, publish
 from webapp.accounts.models import Team
 from webapp.asgi import application
 from webapp.runs.events import append_event
-from webapp.runs.models import Run, RunEvent
+from webapp.runs.models import Run
 
 
 def make_run(team: Team, name: str = "Chain") -> Run:
@@ -25,15 +25,13 @@ def make_run(team: Team, name: str = "Chain") -> Run:
     return Run.objects.create(team=team, workflow=version.workflow, version=version)
 
 
-def add_events(run: Run, count: int, type: EventType = EventType.STEP_LOG) -> list[RunEvent]:
+def add_events(run: Run, count: int, type: EventType = EventType.STEP_LOG) -> None:
     """Append `count` events in one transaction (run row locked, published after
     commit, exactly as the engine does)."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        return [
+        for i in range(count):
             append_event(locked, type, {"node_id": "in", "message": f"line {i}"})
-            for i in range(count)
-        ]
 
 
 def session_cookie(user: User) -> str:
