@@ -212,7 +212,7 @@ class TeamQuota(models.Model):
 
     team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="quota")
     max_concurrent_runs = models.PositiveIntegerField(default=20)
-    monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     spent_month = models.DateField(null=True, blank=True)
     spent_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
