@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from webapp.env import env_bool, env_int, env_list, env_str
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "webapp.providers",
     "webapp.runs",
     "webapp.editor",
+    "webapp.reports",
     "webapp.monitoring",
     "webapp.audit",
 ]
@@ -241,4 +243,9 @@ RUNNEXT_MAX = max(1, env_int("RUNNEXT_MAX", 100))
 CELERY_BEAT_SCHEDULE["reap-steps"] = {
     "task": "runs.reap",
     "schedule": REAPER_INTERVAL_S,
+}
+# The weekly usage email (webapp/reports/weekly.py): Mondays 06:00 UTC.
+CELERY_BEAT_SCHEDULE["weekly-usage-reports"] = {
+    "task": "reports.send_weekly_usage",
+    "schedule": crontab(minute="0", hour="6", day_of_week="1"),
 }
