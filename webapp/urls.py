@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("webapp.pages.urls")),
     path("", include("webapp.editor.urls")),
     path("", include("webapp.accounts.urls")),
+    path("", include("webapp.audit.urls")),
 ]
