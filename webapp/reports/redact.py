@@ -52,9 +52,25 @@ def team_secrets(team_id: int) -> list[str]:
     return found
 
 
+PREFIX = 12  # characters of a secret that count as a leak of it when they appear
+
+
 def scrub(text: str, secrets: list[str]) -> str:
-    """`text` with every occurrence of each secret replaced by "[redacted]"."""
+    """`text` with every occurrence of each secret replaced by "[redacted]",
+    including a cut-off copy (its first PREFIX or more characters, as a model
+    truncating its output would leave)."""
     for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+        head = secret[:PREFIX]
+        if head not in text:
+            continue
+        parts, start = [], 0
+        while (found := text.find(head, start)) >= 0:
+            end = found + len(head)
+            while (
+                end < len(text) and end - found < len(secret) and (text[end] == secret[end - found])
+            ):
+                end += 1
+            parts += [text[start:found], REDACTED]
+            start = end
+        text = "".join(parts) + text[start:]
     return text
