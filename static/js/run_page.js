@@ -194,7 +194,14 @@
 
   Run.prototype.refreshTimeline = function () {
     var self = this;
-    if (this.timelinePending || !window.Plotly) return;
+    if (this.timelinePending) return;
+    if (!window.Plotly) { // still loading (it comes after this script)
+      if (!this.timelineWaiting) {
+        this.timelineWaiting = true;
+        window.setTimeout(function () { self.timelineWaiting = false; self.refreshTimeline(); }, 500);
+      }
+      return;
+    }
     var wait = Math.max(0, this.timelineAt + 2000 - Date.now());
     this.timelinePending = true;
     window.setTimeout(function () {
