@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -26,6 +26,7 @@ from webapp.runs.models import Run
 
 log = logging.getLogger(__name__)
 LARGE_SPAN_DAYS = 31  # usage reports over a longer range are built by a job
+KEEP_JOBS = timedelta(days=1)  # a finished job's file is kept this long
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,15 @@ def record_download(team: Team | int, kind: str, fmt: str, params: dict[str, Any
 
 
 def start_job(user: User, team: Team, kind: str, fmt: str, params: dict[str, Any]) -> ExportJob:
-    """Create a queued ExportJob and send it to a worker after commit."""
+    """Create a queued ExportJob and send it to a worker after commit. The
+    user's finished jobs older than KEEP_JOBS go (their files are not kept)."""
     from webapp.reports.tasks import build_export
+
+    ExportJob.objects.filter(
+        created_by=user,
+        status__in=[JobStatus.DONE, JobStatus.FAILED],
+        created_at__lt=timezone.now() - KEEP_JOBS,
+    ).delete()
 
     job = ExportJob.objects.create(team=team, created_by=user, kind=kind, fmt=fmt, params=params)
     transaction.on_commit(lambda: build_export.delay(job.pk))

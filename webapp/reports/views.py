@@ -26,6 +26,12 @@ from webapp.workflows.models import Workflow
 
 WORKFLOW_FORMATS = {"json": "application/json", "yaml": "application/yaml; charset=utf-8"}
 INLINE = {"html"}  # shown in the browser (printable); the rest download
+# A report page is self-contained: its own inline CSS and SVG, no script, nothing
+# fetched (the site-wide policy would refuse its inline <style>).
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _team(request: HttpRequest) -> Team:
@@ -39,6 +45,8 @@ def _file(export: jobs.Export, fmt: str) -> HttpResponse:
     response = HttpResponse(export.content, content_type=export.content_type)
     disposition = "inline" if fmt in INLINE else "attachment"
     response["Content-Disposition"] = f'{disposition}; filename="{export.filename}"'
+    if fmt == "html":
+        response["Content-Security-Policy"] = REPORT_CSP
     return response
 
 

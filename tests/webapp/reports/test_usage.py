@@ -91,7 +91,10 @@ def test_usage_pdf_and_html_totals(seeded: Personas) -> None:
     assert "Alpha" in text
     assert "Beta" in text
     assert "Gamma" not in text
-    html = client.get("/reports/usage.html", {"range": "7d"}).content.decode()
+    response = client.get("/reports/usage.html", {"range": "7d"})
+    assert "script-src" not in response["Content-Security-Policy"]  # none at all
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+    html = response.content.decode()
     assert "<svg" in html
     assert "<script" not in html
     assert SECRET not in html
