@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -27,7 +28,7 @@ def _token(client: Client, role: str = "operator", name: str = "CI") -> str:
     return match.group(1)
 
 
-def _bearer(secret: str) -> dict[str, str]:
+def _bearer(secret: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 
 
