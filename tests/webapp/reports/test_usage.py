@@ -4,10 +4,12 @@ and the database's sums; permissions; bad ranges; the weekly email."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from tests.conftest import Personas, client_for
@@ -144,13 +146,38 @@ def test_weekly_email_to_chosen_members(seeded: Personas) -> None:
         "/reports/usage/schedule/", {"enabled": "on", "recipients": [seeded.owner_a.pk]}
     )
     assert saved.status_code == 302
-    assert send_all() == 1
+    # Sent tomorrow, the report covers the seven days up to today's end.
+    assert send_all(now=timezone.now() + timedelta(days=1)) == 1
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["owner@a.example"]
     assert "Team A" in message.subject
+    assert "2 runs, 0.000500 USD, 100 tokens in, 200 tokens out" in message.body
     names = [a[0] for a in message.attachments]
     assert any(n.endswith(".pdf") for n in names)
     assert any(n.endswith(".xlsx") for n in names)
     assert SECRET not in message.body
     assert UsageSchedule.objects.get().last_sent_at is not None
+
+
+def test_a_job_whose_user_lost_the_right_fails_with_the_reason(seeded: Personas) -> None:
+    from webapp.accounts.models import Membership
+    from webapp.reports.jobs import run_job
+    from webapp.reports.models import ExportJob
+
+    job = ExportJob.objects.create(
+        team=seeded.team_a,
+        created_by=seeded.owner_a,
+        kind="usage",
+        fmt="csv",
+        params={"from": "2026-01-01T00:00:00+00:00", "to": "2026-02-01T00:00:00+00:00"},
+    )
+    Membership.objects.filter(user=seeded.owner_a).update(role="viewer")
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "export_reports" in job.error or "permission" in job.error.lower()
+    assert job.content is None
+    run_job(job.pk)  # a duplicate delivery leaves a finished job alone
+    job.refresh_from_db()
+    assert job.status == "failed"
