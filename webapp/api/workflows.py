@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, get_args
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
@@ -17,6 +18,7 @@ from orchestration.nodes.base import PortType, port_types_compatible
 from orchestration.providers.base import ProviderConfig
 from orchestration.providers.pricing import price_per_mtok
 from orchestration.validation import validate
+from webapp import audit
 from webapp.accounts.permissions import Action, get_for, require, restrict
 from webapp.editor.diff import diff_graphs
 from webapp.providers.models import ProviderSetting
@@ -190,7 +192,10 @@ def update_workflow(request: HttpRequest, workflow_id: int, body: WorkflowPatch)
 
 @router.delete("/workflows/{workflow_id}", response={204: None})
 def delete_workflow(request: HttpRequest, workflow_id: int) -> Status[None]:
-    get_for(request.user, Workflow, Action.DELETE_WORKFLOW, pk=workflow_id).delete()
+    workflow = get_for(request.user, Workflow, Action.DELETE_WORKFLOW, pk=workflow_id)
+    with transaction.atomic():
+        audit.record(workflow.team_id, audit.AuditAction.WORKFLOW_DELETED, target=workflow)
+        workflow.delete()
     return Status(204, None)
 
 
