@@ -139,3 +139,15 @@ def test_import_refuses_a_taken_name(personas: Personas) -> None:
     assert response.status_code == 400
     assert "already exists in Team B" in response.content.decode()
     assert Workflow.objects.filter(team=personas.team_b, name=document["name"]).count() == 1
+
+
+def test_run_page_links_the_pinned_version_export(personas: Personas) -> None:
+    from tests.webapp.reports.helpers import seeded_run
+
+    run = seeded_run(personas.team_a, "Linked", 2, user=personas.owner_a)
+    client = client_for(personas.owner_a)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    url = f"/reports/workflows/{run.workflow_id}/export.yaml?version={run.version.number}"
+    assert url in page
+    exported = yaml.safe_load(client.get(url).content)
+    assert exported["graph"] == run.version.graph
