@@ -46,7 +46,8 @@ PASSWORD = "bench-editor-password"  # noqa: S105 (a local bench user on the benc
 
 # Counts nodes visible on the canvas each frame; records when all are.
 PROBE = """
-window.__quorum = { frames: [], allVisibleAt: null, expected: %d, recording: false };
+window.__quorum = { frames: [], allVisibleAt: null, recording: false,
+  expected: Number(new URLSearchParams(location.search).get("bench_nodes") || 1) };
 (function loop(t) {
   const q = window.__quorum;
   if (q.recording) q.frames.push(t);
@@ -229,6 +230,9 @@ def main() -> None:
         raise SystemExit(f"bench graph is invalid: {errors[:3]}")
     name = f"b4-{args.nodes}-{int(time.time())}"
     workflow = do_create_workflow(team, name, graph=document)
+    # Baseline measured in the same run: the same page with a 10-node graph
+    # (page, bundle and API cost without the graph's size).
+    small = do_create_workflow(team, name + "-small", graph=big_graph(10, 9))
     print(f"B4 editor: {args.nodes} nodes, {len(document['edges'])} edges; {harness.machine()}")
 
     from playwright.sync_api import sync_playwright
@@ -241,14 +245,19 @@ def main() -> None:
                 results = []
                 for i in range(args.repeat):
                     context = browser.new_context(viewport={"width": 1600, "height": 1000})
-                    context.add_init_script(PROBE % args.nodes)
+                    context.add_init_script(PROBE)
                     page = context.new_page()
                     page.goto(base + "/accounts/login/")
                     page.get_by_label("Username").fill(user.username)
                     page.get_by_label("Password").fill(PASSWORD)
                     page.get_by_role("button", name="Sign in").click()
                     page.wait_for_url(base + "/")
-                    result = measure(page, f"{base}/workflows/{workflow.pk}/", args.nodes)
+                    page.goto(f"{base}/workflows/{small.pk}/?bench_nodes=10")
+                    page.wait_for_function("window.__quorum.allVisibleAt !== null")
+                    baseline = page.evaluate("window.__quorum.allVisibleAt")
+                    url = f"{base}/workflows/{workflow.pk}/?bench_nodes={args.nodes}"
+                    result = measure(page, url, args.nodes)
+                    result["baseline_ms"] = baseline
                     results.append(result)
                     print(
                         f"  load {i + 1}: open {result['open_ms']:.0f} ms "
@@ -270,6 +279,7 @@ def main() -> None:
 def report(results: list[dict[str, Any]]) -> None:
     opens = sorted(r["open_ms"] for r in results)
     med = statistics.median(opens)
+    base = statistics.median(r["baseline_ms"] for r in results)
     pan_med = statistics.median(r["pan"]["median_ms"] for r in results)
     pan_p95 = statistics.median(r["pan"]["p95_ms"] for r in results)
     drag_med = statistics.median(r["drag"]["median_ms"] for r in results)
@@ -279,6 +289,7 @@ def report(results: list[dict[str, Any]]) -> None:
             ["measure", "median", "target", "ratio to target"],
             [
                 ["open (all nodes visible)", f"{med:.0f} ms", "1500 ms", f"{med / 1500:.2f}"],
+                ["open, 10-node baseline", f"{base:.0f} ms", "", f"x{med / base:.1f} (500 / 10)"],
                 ["pan frame, median", f"{pan_med:.1f} ms", "20 ms", f"{pan_med / 20:.2f}"],
                 ["pan frame, p95", f"{pan_p95:.1f} ms", "50 ms", f"{pan_p95 / 50:.2f}"],
                 ["drag frame, median", f"{drag_med:.1f} ms", "20 ms", f"{drag_med / 20:.2f}"],

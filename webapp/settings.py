@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from webapp.env import env_bool, env_int, env_list, env_str
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "webapp.providers",
     "webapp.runs",
     "webapp.editor",
+    "webapp.reports",
     "webapp.monitoring",
     "webapp.audit",
 ]
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "webapp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,6 +202,12 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy on every response (webapp/security.py, docs/security.md).
+CONTENT_SECURITY_POLICY = env_str("CONTENT_SECURITY_POLICY", "") or None
+# Sign-in throttling: failures per username and address, per address, window (s).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900)
 
 # /metrics: a bearer token when METRICS_TOKEN is set, otherwise loopback clients only.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
@@ -249,4 +258,9 @@ QUEUE_SHARDS = max(1, env_int("QUEUE_SHARDS", 8))
 CELERY_BEAT_SCHEDULE["reap-steps"] = {
     "task": "runs.reap",
     "schedule": REAPER_INTERVAL_S,
+}
+# The weekly usage email (webapp/reports/weekly.py): Mondays 06:00 UTC.
+CELERY_BEAT_SCHEDULE["weekly-usage-reports"] = {
+    "task": "reports.send_weekly_usage",
+    "schedule": crontab(minute="0", hour="6", day_of_week="1"),
 }

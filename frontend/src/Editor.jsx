@@ -136,10 +136,13 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
   }, [history, restore, readOnly]);
 
   // -- autosave with conflict detection ------------------------------------
-  const save = useCallback(
-    async (overwrite = false) => {
-      if (readOnly) return;
-      const version = docVersion;
+  // Saves run one after another: a save started while another is in flight
+  // would send a stale base revision and be told of a conflict with itself.
+  const inFlight = useRef(Promise.resolve());
+  const latestDoc = useRef(docVersion);
+  latestDoc.current = docVersion;
+  const saveOnce = useCallback(
+    async (overwrite, version) => {
       setSaveState("saving");
       try {
         let baseRevision = revision.current;
@@ -149,7 +152,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
         base.current = saved.graph;
         savedVersion.current = Math.max(savedVersion.current, version);
         setConflict(null);
-        setSaveState(savedVersion.current >= version ? "saved" : "unsaved");
+        setSaveState(savedVersion.current >= latestDoc.current ? "saved" : "unsaved");
       } catch (error) {
         if (error.status === 409) {
           setConflict(error.message);
@@ -160,7 +163,16 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
         }
       }
     },
-    [config.workflowId, docVersion, graph, readOnly],
+    [config.workflowId, graph],
+  );
+  const save = useCallback(
+    (overwrite = false) => {
+      if (readOnly) return Promise.resolve();
+      const version = latestDoc.current;
+      inFlight.current = inFlight.current.then(() => saveOnce(overwrite, version));
+      return inFlight.current;
+    },
+    [readOnly, saveOnce],
   );
 
   useEffect(() => {
@@ -306,7 +318,12 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
       // The first input node reads the run input "message", so a new workflow
       // gets a one-field run form; more inputs get their own keys.
       const inputCount = n.filter((x) => x.data.type === "input").length;
-      const config = type === "input" ? { key: inputCount ? `input_${inputCount + 1}` : "message" } : {};
+      const config =
+        type === "input"
+          ? { key: inputCount ? `input_${inputCount + 1}` : "message" }
+          : type === "map"
+            ? { body: { type: "llm", config: {} } } // shown, rather than an implicit default
+            : {};
       const node = { id, type: NODE_KIND, ariaRole: NODE_ROLE, position: where, selected: true, data: { type, label: entry ? entry.title : type, config } };
       commit([...n.map((x) => ({ ...x, selected: false })), node], e);
     },

@@ -23,7 +23,8 @@ export default function SettingsPanel({ node, entry, models, variables, serverPr
       </p>
       {entry && <p className="field-help">{entry.description}</p>}
       {general.map((p, i) => (
-        <p key={i} className="field-error" role="alert">
+        <p key={i} className={p.severity === "warning" ? "field-warning" : "field-error"}>
+          {p.severity === "warning" ? "Warning: " : ""}
           {p.message}
         </p>
       ))}

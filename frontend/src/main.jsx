@@ -14,11 +14,17 @@ async function mount(root) {
     canRun: root.dataset.canRun === "1",
   };
   try {
-    const [catalogue, models, workflow] = await Promise.all([
-      api("GET", "/editor/catalogue"),
-      api("GET", "/models"),
-      api("GET", `/workflows/${config.workflowId}`),
-    ]);
+    // The page embeds the first load (templates/editor/edit.html); the API is
+    // the fallback.
+    const embedded = document.getElementById("editor-initial");
+    const initial = embedded ? JSON.parse(embedded.textContent) : null;
+    const [catalogue, models, workflow] = initial
+      ? [initial.catalogue, initial.models, initial.workflow]
+      : await Promise.all([
+          api("GET", "/editor/catalogue"),
+          api("GET", "/models"),
+          api("GET", `/workflows/${config.workflowId}`),
+        ]);
     performance.mark("quorum:data-loaded");
     createRoot(root).render(<Editor config={config} catalogue={catalogue} models={models} workflow={workflow} />);
   } catch (error) {

@@ -22,6 +22,7 @@
           card.dataset.rendered = "empty";
           return;
         }
+        target.textContent = "";
         return window.Plotly.newPlot(target, figure.data, figure.layout,
           { responsive: true, displaylogo: false }).then(function () { card.dataset.rendered = "1"; });
       })

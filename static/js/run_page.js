@@ -58,7 +58,11 @@
         break;
       case "step.queued": this.setInstance(p, "queued"); break;
       case "step.started": this.setInstance(p, "running"); break;
-      case "step.retrying": this.setInstance(p, "retrying"); break;
+      case "step.retrying": // a new attempt: the text streamed by the old one was lost
+        this.setInstance(p, "retrying");
+        document.querySelectorAll('#live-output-streams .stream.running[data-node="' + CSS.escape(p.node_id) + '"]')
+          .forEach(function (box) { if (box.dataset.step !== String(p.step_id)) box.className = "stream failed"; });
+        break;
       case "step.succeeded":
         this.setInstance(p, "succeeded");
         var done = this.node(p.node_id);
@@ -171,6 +175,7 @@
       box = document.createElement("article");
       box.className = "stream running";
       box.dataset.step = message.step_id;
+      box.dataset.node = message.node_id;
       var header = document.createElement("header");
       header.textContent = message.node_id + " · step " + message.step_id;
       var pre = document.createElement("pre");
@@ -194,7 +199,14 @@
 
   Run.prototype.refreshTimeline = function () {
     var self = this;
-    if (this.timelinePending || !window.Plotly) return;
+    if (this.timelinePending) return;
+    if (!window.Plotly) { // still loading (it comes after this script)
+      if (!this.timelineWaiting) {
+        this.timelineWaiting = true;
+        window.setTimeout(function () { self.timelineWaiting = false; self.refreshTimeline(); }, 500);
+      }
+      return;
+    }
     var wait = Math.max(0, this.timelineAt + 2000 - Date.now());
     this.timelinePending = true;
     window.setTimeout(function () {

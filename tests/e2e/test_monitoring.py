@@ -104,7 +104,7 @@ def test_watch_a_research_run_live_then_the_dashboard(
 
     # The run page: node states, streamed text and cost all move without a reload.
     expect(page.get_by_role("heading", name=f"Run #{run.pk}")).to_be_visible()
-    expect(page.locator("#live-indicator")).to_have_text("live", timeout=10_000)
+    expect(page.locator("#live-indicator")).to_have_text("live", timeout=30_000)
     writer = page.locator('#run-graph [data-node="writer"]')
     stream = page.locator("#live-output-streams article pre").first
     expect(stream).to_contain_text("Simulated", timeout=30_000)

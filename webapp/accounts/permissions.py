@@ -13,6 +13,10 @@ these helpers, so no caller filters by team on its own:
   allows `action`.
 - `can(membership, action)`: a boolean, for templates and menus.
 
+A request authenticated with an API token (webapp/api/auth.py) carries the token
+on the user (`user.api_token`): it then reaches only the token's team, with the
+lower of the member's role and the token's role ceiling.
+
 The matrix below is written out for people in docs/permissions.md; a test keeps
 the two in step.
 """
@@ -27,7 +31,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
-from webapp.accounts.models import Membership, Role, Team
+from webapp.accounts.models import ApiToken, Membership, Role, Team, lower_role
 
 M = TypeVar("M", bound=Model)
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -49,6 +53,7 @@ class Action(StrEnum):
     VIEW_AUDIT = "view_audit"
     DELETE_WORKFLOW = "delete_workflow"
     DELETE_TEAM = "delete_team"
+    TRANSFER_OWNERSHIP = "transfer_ownership"
 
 
 _ALL = frozenset(Role)
@@ -70,6 +75,7 @@ MATRIX: dict[Action, frozenset[Role]] = {
     Action.VIEW_AUDIT: _ADMINS,
     Action.DELETE_WORKFLOW: _ADMINS,
     Action.DELETE_TEAM: frozenset({Role.OWNER}),
+    Action.TRANSFER_OWNERSHIP: frozenset({Role.OWNER}),
 }
 
 
@@ -83,14 +89,29 @@ def can(membership: Membership | None, action: Action) -> bool:
     return membership is not None and allows(membership.role, action)
 
 
+def token_of(user: AnyUser) -> ApiToken | None:
+    """The API token the user authenticated with on this request, if any."""
+    return getattr(user, "api_token", None)
+
+
 def membership_for(user: AnyUser, team: Team | int) -> Membership | None:
-    """The user's Membership in `team` (a Team or its id), or None."""
+    """The user's Membership in `team` (a Team or its id), or None.
+
+    Through an API token: None for any team but the token's, and the role is
+    capped at the token's ceiling (on the returned object only, never saved).
+    """
     if not user.is_authenticated:
         return None
     team_id = team.pk if isinstance(team, Team) else team
-    return (
+    token = token_of(user)
+    if token is not None and token.team_id != team_id:
+        return None
+    membership = (
         Membership.objects.select_related("team").filter(user_id=user.pk, team_id=team_id).first()
     )
+    if membership is not None and token is not None:
+        membership.role = lower_role(membership.role, token.role)
+    return membership
 
 
 def require(user: AnyUser, team: Team | int, action: Action) -> Membership:
@@ -111,7 +132,11 @@ def get_team(user: AnyUser, action: Action, **lookup: Any) -> Team:
     """One team found by `lookup` (e.g. slug=...), checked like `require`."""
     if not user.is_authenticated:
         raise Http404("No such team.")
-    team = Team.objects.filter(memberships__user_id=user.pk, **lookup).first()
+    teams = Team.objects.filter(memberships__user_id=user.pk)
+    token = token_of(user)
+    if token is not None:
+        teams = teams.filter(pk=token.team_id)
+    team = teams.filter(**lookup).first()
     if team is None:
         raise Http404("No such team.")
     require(user, team, action)
@@ -136,6 +161,12 @@ def restrict(queryset: QuerySet[M], user: AnyUser, action: Action) -> QuerySet[M
     """`queryset` narrowed to objects of teams where the user's role allows `action`."""
     if not user.is_authenticated:
         return queryset.none()
+    token = token_of(user)
+    if token is not None:
+        membership = membership_for(user, token.team_id)
+        if not can(membership, action):
+            return queryset.none()
+        return queryset.filter(team_id=token.team_id)
     roles = [role.value for role in MATRIX[action]]
     # One subquery rather than a join, so rows are never duplicated.
     team_ids = Membership.objects.filter(user_id=user.pk, role__in=roles).values("team_id")

@@ -1,9 +1,10 @@
 """The REST API (JSON) at /api/: workflows, versions, runs, the node catalogue.
 
-Session auth with CSRF for browsers; API tokens arrive with the team-permissions
-work. Every object is fetched through webapp.accounts.permissions: another
-team's object is a 404, a role too low a 403. The OpenAPI schema is served by
-django-ninja at /api/schema/, with browsable docs at /api/docs/ (signed-in users).
+Personal API tokens (`Authorization: Bearer qrm_...`, webapp/api/auth.py) for
+integrations; session auth with CSRF for browsers. Every object is fetched
+through webapp.accounts.permissions: another team's object is a 404, a role
+too low a 403. The OpenAPI schema is served by django-ninja at /api/schema/,
+with browsable docs at /api/docs/ (signed-in users).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from ninja.errors import AuthenticationError
 from ninja.security import django_auth
 
 from webapp.api import runs, workflows
+from webapp.api.auth import TokenAuth
 from webapp.runs.services import BudgetExhausted, RunInputError
 from webapp.workflows.services import GraphInvalid, WorkflowNameTaken
 
 api = NinjaAPI(
     title="Quorum API",
     version="1",
-    auth=django_auth,
+    auth=[TokenAuth(), django_auth],
     urls_namespace="api",
     openapi_url="/schema/",
     docs_url="/docs/",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, get_args
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
@@ -16,6 +18,7 @@ from orchestration.nodes.base import PortType, port_types_compatible
 from orchestration.providers.base import ProviderConfig
 from orchestration.providers.pricing import price_per_mtok
 from orchestration.validation import validate
+from webapp import audit
 from webapp.accounts.permissions import Action, get_for, require, restrict
 from webapp.editor.diff import diff_graphs
 from webapp.providers.models import ProviderSetting
@@ -73,6 +76,11 @@ class VersionOut(Schema):
 
 class ValidateIn(Schema):
     graph: dict[str, Any] | None = None
+
+
+def workflow_json(workflow: Workflow, detail: bool = False) -> dict[str, Any]:
+    """A workflow as the API returns it (with its draft `graph` when `detail`)."""
+    return _out(workflow, detail)
 
 
 def _out(workflow: Workflow, detail: bool = False) -> dict[str, Any]:
@@ -184,7 +192,10 @@ def update_workflow(request: HttpRequest, workflow_id: int, body: WorkflowPatch)
 
 @router.delete("/workflows/{workflow_id}", response={204: None})
 def delete_workflow(request: HttpRequest, workflow_id: int) -> Status[None]:
-    get_for(request.user, Workflow, Action.DELETE_WORKFLOW, pk=workflow_id).delete()
+    workflow = get_for(request.user, Workflow, Action.DELETE_WORKFLOW, pk=workflow_id)
+    with transaction.atomic():
+        audit.record(workflow.team_id, audit.AuditAction.WORKFLOW_DELETED, target=workflow)
+        workflow.delete()
     return Status(204, None)
 
 
@@ -223,6 +234,13 @@ def editor_catalogue(request: HttpRequest) -> dict[str, Any]:
     """The node types plus the engine's port compatibility rules, so the editor
     refuses a connection for the same reason validation would:
     {"node_types": [...], "port_types": [...], "compatible": {source type: [target types]}}."""
+    return editor_catalogue_data()
+
+
+@functools.cache
+def editor_catalogue_data() -> dict[str, Any]:
+    """The editor catalogue (see editor_catalogue); built once per process, as
+    node types are fixed at import time."""
     return {
         "node_types": catalogue(),
         "port_types": list(PORT_TYPES),
@@ -244,7 +262,11 @@ class ModelOut(Schema):
 def list_models(request: HttpRequest) -> list[dict[str, Any]]:
     """The current team's providers and models for the editor's model picker,
     with the price in USD per million tokens (None when unpriced)."""
-    team = _team(request, Action.VIEW)
+    return team_models(_team(request, Action.VIEW))
+
+
+def team_models(team: Any) -> list[dict[str, Any]]:
+    """Rows of GET /api/models for `team` (also embedded in the editor page)."""
     rows = []
     for setting in ProviderSetting.objects.filter(team=team).order_by("name"):
         # Built here rather than with to_config: pricing needs no credentials.

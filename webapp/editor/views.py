@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.accounts.permissions import Action, can, get_for, membership_for, require
+from webapp.api.workflows import editor_catalogue_data, team_models, workflow_json
 from webapp.editor.diff import diff_graphs
 from webapp.workflows.models import Workflow
 from webapp.workflows.services import (
@@ -88,8 +89,15 @@ def workflow_edit(request: HttpRequest, workflow_id: int) -> HttpResponse:
     """The editor: the canvas island plus the server-rendered version history."""
     workflow = get_for(request.user, Workflow, Action.VIEW, pk=workflow_id)
     team_id = workflow.team_id
+    # Embedded so the canvas starts without three API round trips.
+    initial = {
+        "catalogue": editor_catalogue_data(),
+        "models": team_models(workflow.team),
+        "workflow": workflow_json(workflow, detail=True),
+    }
     context = {
         "workflow": workflow,
+        "initial": initial,
         "can_edit": _can(request, team_id, Action.EDIT_DRAFT),
         "can_publish": _can(request, team_id, Action.PUBLISH),
         "can_run": _can(request, team_id, Action.START_RUN),

@@ -49,15 +49,29 @@ def _series(
     return dict(series)
 
 
-def _stacked(rows: list[dict[str, Any]], key: str, value: str, y_title: str) -> go.Figure:
+BUCKET_MS = {"hour": 3_600_000, "day": 86_400_000}
+
+
+def _time_axis(figure: go.Figure, scope: Scope) -> go.Figure:
+    """The whole range on the x axis, and bars one bucket wide starting at their
+    bucket (so one bucket of data is not drawn as a sliver of milliseconds)."""
+    width = BUCKET_MS[scope.time_range.bucket]
+    figure.update_traces(width=width * 0.9, offset=0, selector={"type": "bar"})
+    figure.update_xaxes(type="date", range=[scope.time_range.start, scope.time_range.end])
+    return figure
+
+
+def _stacked(
+    rows: list[dict[str, Any]], key: str, value: str, y_title: str, scope: Scope
+) -> go.Figure:
     figure = go.Figure()
     for name, (xs, ys) in sorted(_series(rows, key, value).items()):
         figure.add_bar(name=name, x=xs, y=ys, marker_color=STATUS_COLOURS.get(name))
-    return _layout(figure, y_title, barmode="stack")
+    return _time_axis(_layout(figure, y_title, barmode="stack"), scope)
 
 
 def _runs(rows: list[dict[str, Any]], scope: Scope) -> go.Figure:
-    return _stacked(rows, "status", "runs", f"runs per {scope.time_range.bucket}")
+    return _stacked(rows, "status", "runs", f"runs per {scope.time_range.bucket}", scope)
 
 
 def _success(rows: list[dict[str, Any]], scope: Scope) -> go.Figure:
@@ -69,7 +83,7 @@ def _success(rows: list[dict[str, Any]], scope: Scope) -> go.Figure:
         mode="lines+markers",
         line_color=STATUS_COLOURS["succeeded"],
     )
-    return _layout(figure, "% of finished runs", yaxis_range=[0, 105])
+    return _time_axis(_layout(figure, "% of finished runs", yaxis_range=[0, 105]), scope)
 
 
 def _percentiles(key: str) -> Callable[[list[dict[str, Any]], Scope], go.Figure]:
@@ -84,7 +98,7 @@ def _percentiles(key: str) -> Callable[[list[dict[str, Any]], Scope], go.Figure]
 
 def _cost(key: str) -> Callable[[list[dict[str, Any]], Scope], go.Figure]:
     def build(rows: list[dict[str, Any]], scope: Scope) -> go.Figure:
-        return _stacked(rows, key, "cost_usd", f"USD per {scope.time_range.bucket}")
+        return _stacked(rows, key, "cost_usd", f"USD per {scope.time_range.bucket}", scope)
 
     return build
 
@@ -93,7 +107,9 @@ def _tokens(rows: list[dict[str, Any]], scope: Scope) -> go.Figure:
     figure = go.Figure()
     for name in ("tokens_in", "tokens_out"):
         figure.add_bar(name=name, x=[r["bucket"] for r in rows], y=[r[name] for r in rows])
-    return _layout(figure, f"tokens per {scope.time_range.bucket}", barmode="group")
+    figure = _layout(figure, f"tokens per {scope.time_range.bucket}", barmode="group")
+    figure.update_xaxes(type="date", range=[scope.time_range.start, scope.time_range.end])
+    return figure
 
 
 def _top(value: str, unit: str) -> Callable[[list[dict[str, Any]], Scope], go.Figure]:

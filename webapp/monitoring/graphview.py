@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-NODE_W = 168  # px
+NODE_W = 196  # px
 NODE_H = 58  # px
 PAD = 24  # px around the drawing
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from webapp import audit
 from webapp.accounts.models import Membership
 from webapp.accounts.permissions import Action, can, get_for, membership_for, require, restrict
 from webapp.monitoring.filters import (
@@ -196,6 +197,7 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
         new = do_start_run(run.version, run.inputs, user=request.user)
     except RunInputError as exc:
         return HttpResponseBadRequest(f"cannot retry: {exc}")
+    audit.record(run.team_id, audit.AuditAction.RUN_RETRIED, target=run, detail={"new_run": new.pk})
     return redirect("run_detail", run_id=new.pk)
 
 

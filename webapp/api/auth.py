@@ -1,0 +1,63 @@
+"""API token authentication: `Authorization: Bearer qrm_...` on /api/.
+
+Tokens are personal, bound to one team and capped by a role ceiling (see
+webapp.accounts.models.ApiToken and webapp.accounts.permissions.membership_for).
+Only the SHA-256 of a token is stored. Browser requests keep session auth with
+CSRF (ninja's django_auth), tried after this one when no Bearer header is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer
+
+from webapp.accounts.models import ApiToken
+from webapp.accounts.tokens import hash_secret
+from webapp.audit.context import client_ip
+
+# Writing last_used_at on every request would turn each read into a write.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def authenticate_token(request: HttpRequest, secret: str) -> ApiToken | None:
+    """The live token whose secret is `secret`, bound to `request` (request.user,
+    request.team, request.membership, request.auth_via = "token"); None when the
+    secret is unknown, revoked, or its user is inactive or no longer in the team."""
+    token = (
+        ApiToken.objects.select_related("user", "team")
+        .filter(token_hash=hash_secret(secret), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    from webapp.accounts.permissions import membership_for
+
+    user: Any = token.user
+    user.api_token = token
+    membership = membership_for(user, token.team_id)
+    if membership is None:
+        return None
+    now = timezone.now()
+    ip = client_ip(request)
+    stale = token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY
+    if stale or token.last_used_ip != ip:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+    request.user = user
+    request.team = token.team  # type: ignore[attr-defined]
+    request.membership = membership  # type: ignore[attr-defined]
+    request.auth_via = "token"  # type: ignore[attr-defined]
+    return token
+
+
+class TokenAuth(HttpBearer):
+    """django-ninja auth class for personal API tokens."""
+
+    openapi_description = "A personal API token (Team → API tokens), sent as a Bearer token."
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        """Ninja hook: the ApiToken, or None (then the next auth class is tried)."""
+        return authenticate_token(request, token)
