@@ -176,7 +176,7 @@ def get_quota(request: HttpRequest) -> dict[str, Any]:
     return _quota_out(_current_team(request, Action.VIEW_COSTS).pk)
 
 
-@router.put("/quota", response=QuotaOut)
+@router.patch("/quota", response=QuotaOut)
 def set_quota(request: HttpRequest, body: QuotaIn) -> dict[str, Any]:
     """Change the current team's limits (owners and admins). Fields left out
     stay as they are; `remove_budget` drops the budget."""

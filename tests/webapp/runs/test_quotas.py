@@ -150,13 +150,13 @@ def test_pages_warn_at_80_percent_and_say_what_stops_at_100(team: Any, personas:
 def test_quota_api_by_role(team: Any, personas: Personas) -> None:
     owner, viewer = client_for(personas.owner_a), client_for(personas.viewer_a)
     body = {"max_concurrent_runs": 3, "monthly_budget_usd": "25.50"}
-    assert viewer.put("/api/quota", body, content_type="application/json").status_code == 403
-    response = owner.put("/api/quota", body, content_type="application/json")
+    assert viewer.patch("/api/quota", body, content_type="application/json").status_code == 403
+    response = owner.patch("/api/quota", body, content_type="application/json")
     assert response.status_code == 200, response.content
     assert response.json()["max_concurrent_runs"] == 3
     assert Decimal(response.json()["monthly_budget_usd"]) == Decimal("25.50")
     assert response.json()["budget_level"] == "ok"
-    bad = owner.put("/api/quota", {"max_concurrent_runs": -1}, content_type="application/json")
+    bad = owner.patch("/api/quota", {"max_concurrent_runs": -1}, content_type="application/json")
     assert bad.status_code == 422
     assert TeamQuota.objects.get(team=team).max_concurrent_runs == 3  # unchanged
     # Team B's member reads and changes only team B's quota.
@@ -165,12 +165,12 @@ def test_quota_api_by_role(team: Any, personas: Personas) -> None:
     assert other.json()["max_concurrent_runs"] == 20  # the default, not team A's 3
     assert (
         client_for(personas.member_b)
-        .put("/api/quota", {"max_concurrent_runs": 9}, content_type="application/json")
+        .patch("/api/quota", {"max_concurrent_runs": 9}, content_type="application/json")
         .status_code
         == 403
     )  # an editor may not change limits
     assert TeamQuota.objects.get(team=team).max_concurrent_runs == 3
-    removed = owner.put("/api/quota", {"remove_budget": True}, content_type="application/json")
+    removed = owner.patch("/api/quota", {"remove_budget": True}, content_type="application/json")
     assert removed.json()["monthly_budget_usd"] is None
 
 
