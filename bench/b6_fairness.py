@@ -118,6 +118,8 @@ def measure(args: argparse.Namespace, label: str, env: dict[str, str]) -> dict[s
         services.start_beat()
         quiet = team("bench-quiet", fake)
         noisy = team("bench-flood", fake)
+        # Runs left over by an aborted earlier run would hold the flood team's slots.
+        cancel_all(list(Run.objects.filter(team__in=[quiet, noisy]).values_list("pk", flat=True)))
         limit = int(env.get("TEAM_MAX_CONCURRENT_RUNS", settings.TEAM_MAX_CONCURRENT_RUNS))
         for t in (quiet, noisy):
             do_set_quota(t.pk, max_concurrent_runs=limit, monthly_budget_usd=None)
