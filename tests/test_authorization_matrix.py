@@ -103,6 +103,10 @@ ROUTES: dict[str, dict[str, Op]] = {
     "api/runs": {"get": Op(V)},
     "api/runs/<run_id>": {"get": Op(V)},
     "api/runs/<run_id>/cancel": {"post": Op(Action.CANCEL_RUN, _b())},
+    "api/quota": {
+        "get": Op(Action.VIEW_COSTS),
+        "patch": Op(Action.MANAGE_MEMBERS, _b(max_concurrent_runs=5)),
+    },
     # --- operations (docs/permissions.md: open without signing in)
     "healthz": {"get": Op(PUBLIC)},
     "readyz": {"get": Op(PUBLIC)},

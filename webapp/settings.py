@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.accounts.context_processors.team",
+                "webapp.runs.context_processors.budget",
             ],
         },
     },
@@ -247,6 +248,13 @@ RUN_MAX_STEPS = env_int("RUN_MAX_STEPS", 100_000)
 # its own queue without a broker round trip, up to this many steps per delivery;
 # 1 turns it off (every step then goes through the broker).
 RUNNEXT_MAX = max(1, env_int("RUNNEXT_MAX", 100))
+# Concurrent top-level runs per team unless its quota says otherwise (0 = no
+# limit); extra runs wait queued (webapp/runs/quotas.py).
+TEAM_MAX_CONCURRENT_RUNS = env_int("TEAM_MAX_CONCURRENT_RUNS", 20)
+# Steps go to one of QUEUE_SHARDS queues per kind (io.0 ... io.N-1), chosen by
+# team; workers consume all of them round robin, so one team's flood of steps
+# does not delay another team's (webapp/celery.py).
+QUEUE_SHARDS = max(1, env_int("QUEUE_SHARDS", 8))
 CELERY_BEAT_SCHEDULE["reap-steps"] = {
     "task": "runs.reap",
     "schedule": REAPER_INTERVAL_S,

@@ -19,7 +19,7 @@ from ninja.errors import AuthenticationError
 
 from webapp.api import runs, workflows
 from webapp.api.auth import SignedInSession, TokenAuth
-from webapp.runs.services import RunInputError
+from webapp.runs.services import BudgetExhausted, RunInputError
 from webapp.workflows.services import GraphInvalid, WorkflowNameTaken
 
 api = NinjaAPI(
@@ -42,6 +42,11 @@ def graph_invalid(request: HttpRequest, exc: GraphInvalid) -> HttpResponse:
         {"detail": str(exc), "problems": [p.to_json() for p in exc.problems]},
         status=400,
     )
+
+
+@api.exception_handler(BudgetExhausted)
+def budget_exhausted(request: HttpRequest, exc: BudgetExhausted) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc), "problems": []}, status=409)
 
 
 @api.exception_handler(RunInputError)

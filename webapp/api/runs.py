@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
 from ninja.responses import Status
 
-from webapp.accounts.permissions import Action, get_for, restrict
-from webapp.runs.models import Run, Step
+from webapp.accounts.permissions import Action, get_for, require, restrict
+from webapp.runs import quotas
+from webapp.runs.models import Run, RunStatus, Step
 from webapp.runs.services import do_cancel_run, do_start_run, resolve_version
 from webapp.workflows.models import Workflow
 
@@ -137,3 +139,62 @@ def get_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
 def cancel_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     run = get_for(request.user, Run.objects.select_related("version"), Action.CANCEL_RUN, pk=run_id)
     return _run(do_cancel_run(run, reason=f"cancelled by {request.user.get_username()}"))
+
+
+class QuotaOut(Schema):
+    max_concurrent_runs: int  # 0 = no limit
+    monthly_budget_usd: Decimal | None
+    spent_this_month_usd: Decimal
+    budget_level: str | None  # ok | warning (>= 80 %) | exhausted; None without a budget
+    running_runs: int
+    waiting_runs: int
+
+
+class QuotaIn(Schema):
+    max_concurrent_runs: int | None = Field(default=None, ge=0, description="0 = no limit")
+    monthly_budget_usd: Decimal | None = Field(default=None, ge=0, description="USD per month")
+    remove_budget: bool = False
+
+
+def _quota_out(team_id: int) -> dict[str, Any]:
+    quota = quotas.quota_for(team_id)
+    budget = quotas.budget_state(quota)
+    top = Run.objects.filter(team_id=team_id, parent_run__isnull=True)
+    return {
+        "max_concurrent_runs": quota.max_concurrent_runs,
+        "monthly_budget_usd": quota.monthly_budget_usd,
+        "spent_this_month_usd": budget.spent_usd if budget else quotas.spent_this_month(team_id),
+        "budget_level": budget.level if budget else None,
+        "running_runs": top.filter(status__in=quotas.ACTIVE).count(),
+        "waiting_runs": top.filter(status=RunStatus.QUEUED).count(),
+    }
+
+
+@router.get("/quota", response=QuotaOut)
+def get_quota(request: HttpRequest) -> dict[str, Any]:
+    """The current team's concurrent-run limit and monthly budget (view costs)."""
+    return _quota_out(_current_team(request, Action.VIEW_COSTS).pk)
+
+
+@router.patch("/quota", response=QuotaOut)
+def set_quota(request: HttpRequest, body: QuotaIn) -> dict[str, Any]:
+    """Change the current team's limits (owners and admins). Fields left out
+    stay as they are; `remove_budget` drops the budget."""
+    team = _current_team(request, Action.MANAGE_MEMBERS)
+    budget: Decimal | str | None = "keep"
+    if body.remove_budget:
+        budget = None
+    elif body.monthly_budget_usd is not None:
+        budget = body.monthly_budget_usd
+    quotas.do_set_quota(
+        team.pk, max_concurrent_runs=body.max_concurrent_runs, monthly_budget_usd=budget
+    )
+    return _quota_out(team.pk)
+
+
+def _current_team(request: HttpRequest, action: Action) -> Any:
+    team = getattr(request, "team", None)
+    if team is None:
+        raise HttpError(400, "You are not in a team.")
+    require(request.user, team, action)
+    return team

@@ -247,13 +247,18 @@ def _ids(step: Step) -> dict[str, Any]:
 def _enqueue(run: Run, step: Step, countdown_s: float = 0.0) -> None:
     """Record step.queued and send the task after commit (ids only: no secrets)."""
     append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
-    transaction.on_commit(lambda: send_step(step.pk, step.queue, countdown_s))
+    transaction.on_commit(lambda: send_step(step.pk, step.queue, step.team_id, countdown_s))
 
 
-def send_step(step_id: int, queue: str, countdown_s: float = 0.0) -> None:
+def send_step(step_id: int, queue: str, team_id: int, countdown_s: float = 0.0) -> None:
+    """Send a step's task to the team's shard of `queue` ("io" or "cpu"; see
+    webapp.celery.shard_queue: fair round robin between teams)."""
+    from webapp.celery import shard_queue
     from webapp.runs.tasks import execute_step
 
-    execute_step.apply_async(args=(step_id,), queue=queue, countdown=countdown_s)
+    execute_step.apply_async(
+        args=(step_id,), queue=shard_queue(queue, team_id), countdown=countdown_s
+    )
 
 
 def _expand_map(run: Run, expand: ExpandMap) -> None:
@@ -392,6 +397,11 @@ def finish_run(run: Run, outcome: Outcome) -> None:
     run.finished_at = now
     run.save(update_fields=["status", "outputs", "error", "finished_at"])
     cancel_active_steps(run, now)
+    if run.parent_run_id is None:  # its slot is free: start the team's next waiting run
+        from webapp.runs.quotas import admit_waiting
+
+        team_id = run.team_id
+        transaction.on_commit(lambda: admit_waiting(team_id))
     totals = run_totals(run)
     if run.status == RunStatus.SUCCEEDED:
         append_event(run, EventType.RUN_SUCCEEDED, {"outputs": run.outputs, "totals": totals})

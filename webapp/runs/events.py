@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -25,7 +24,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from orchestration.events import EventType
-from webapp.runs.models import Run
+from webapp.runs.models import Run, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +37,20 @@ def team_group(team_id: int) -> str:
     return f"team.{team_id}"
 
 
-def append_event(run: Run, type: EventType, payload: dict[str, Any] | None = None) -> None:
+def append_event(run: Run, type: EventType, payload: dict[str, Any] | None = None) -> RunEvent:
     """Append one event to `run` (whose row the caller has locked) and publish it
-    after commit.
+    after commit. Returns the event (its `seq` is set once it is written).
 
     One statement: the run's counter is bumped and the event inserted with the
     new `seq` together (gap-free: the counter row stays locked until commit).
     Inside `batched(run)`, the event is written when the batch ends instead."""
-    payload = payload or {}
+    event = RunEvent(run_id=run.pk, type=type.value, payload=payload or {}, ts=timezone.now())
     batch = _batches().get(id(run))
     if batch is not None:
-        batch.append((type, payload, timezone.now()))
-        return
-    _write(run, [(type, payload, timezone.now())], 0)
+        batch.append(event)
+    else:
+        _write(run, [event], 0)
+    return event
 
 
 @contextmanager
@@ -82,18 +82,14 @@ def is_batched(run: Run) -> bool:
 _local = threading.local()
 
 
-def _batches() -> dict[int, list[tuple[EventType, dict[str, Any], datetime]]]:
-    batches: dict[int, list[tuple[EventType, dict[str, Any], datetime]]] | None = getattr(
-        _local, "batches", None
-    )
+def _batches() -> dict[int, list[RunEvent]]:
+    batches: dict[int, list[RunEvent]] | None = getattr(_local, "batches", None)
     if batches is None:
         batches = _local.batches = {}
     return batches
 
 
-def _write(
-    run: Run, events: list[tuple[EventType, dict[str, Any], datetime]], steps_created: int
-) -> None:
+def _write(run: Run, events: list[RunEvent], steps_created: int) -> None:
     """One statement: bump the run's event counter by len(events) (and its step
     count), insert the events with consecutive seqs, queue them for publishing."""
     if not events:
@@ -109,25 +105,26 @@ def _write(
         INSERT INTO runs_runevent (run_id, seq, type, payload, ts)
         SELECT %s, next.event_seq - %s + v.ord, v.type, v.payload, v.ts
         FROM next, (VALUES {rows}) AS v(ord, type, payload, ts)
-        RETURNING seq
+        RETURNING id, seq
     """  # noqa: S608 (only placeholders are interpolated)
     params: list[Any] = [len(events), steps_created, run.pk, run.pk, len(events)]
-    for ordinal, (type, payload, ts) in enumerate(events, start=1):
-        params += [ordinal, type.value, Jsonb(payload), ts]
+    for ordinal, event in enumerate(events, start=1):
+        params += [ordinal, event.type, Jsonb(event.payload), event.ts]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        seqs = sorted(row[0] for row in cursor.fetchall())
-    if len(seqs) != len(events):
+        written: list[tuple[int, int]] = sorted(cursor.fetchall(), key=lambda row: int(row[1]))
+    if len(written) != len(events):
         raise Run.DoesNotExist(f"run {run.pk} does not exist")
-    run.event_seq = seqs[-1]
-    for seq, (type, payload, ts) in zip(seqs, events, strict=True):
+    run.event_seq = written[-1][1]
+    for (event_id, seq), event in zip(written, events, strict=True):
+        event.id, event.seq = event_id, seq
         message = {
             "type": "run.event",
             "run_id": run.pk,
             "seq": seq,
-            "event": type.value,
-            "payload": payload,
-            "ts": ts.isoformat(),
+            "event": event.type,
+            "payload": event.payload,
+            "ts": event.ts.isoformat(),
         }
         _queue_for_commit(message, run.pk, run.team_id)
 

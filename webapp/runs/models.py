@@ -201,3 +201,20 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.run_id} #{self.seq} {self.type}"
+
+
+class TeamQuota(models.Model):
+    """A team's limits (webapp/runs/quotas.py): at most `max_concurrent_runs`
+    top-level runs running at once (0 = no limit; extra runs wait queued, in
+    order), and an optional monthly cost budget (USD; warning at 80 %, new runs
+    refused and LLM steps stopped at 100 %). `spent_usd` is what the team's
+    priced LLM calls cost in the calendar month (UTC) starting `spent_month`."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="quota")
+    max_concurrent_runs = models.PositiveIntegerField(default=20)
+    monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    spent_month = models.DateField(null=True, blank=True)
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    def __str__(self) -> str:
+        return f"Quota of team {self.team_id}"

@@ -6,7 +6,9 @@ Run by Celery beat every REAPER_INTERVAL_S (5 s):
   so a poison step cannot loop forever;
 - a `queued` step not started STEP_REQUEUE_AFTER_S after it was due is sent to
   the broker again (a duplicate delivery is harmless: only a queued step is claimed);
-- a run past its deadline fails with "deadline exceeded".
+- a run past its deadline fails with "deadline exceeded";
+- a team's waiting runs are admitted if a slot is free (in case the admission
+  after a run's end was lost with its process).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.utils import timezone
 
 from orchestration.events import EventType
 from orchestration.planner import Outcome
+from webapp.runs import quotas
 from webapp.runs.engine import _ids, advance, finish_run, graph_of, send_step
 from webapp.runs.events import append_event
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step, StepStatus
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def reap() -> dict[str, int]:
-    counts = {"lost": 0, "resent": 0, "overdue": 0}
+    counts = {"lost": 0, "resent": 0, "overdue": 0, "admitted": 0}
     now = timezone.now()
     for step_id, run_id in Step.objects.filter(
         status=StepStatus.RUNNING, lease_expires_at__lt=now
@@ -40,8 +43,10 @@ def reap() -> dict[str, int]:
     for step in Step.objects.filter(status=StepStatus.QUEUED, queued_at__lt=stale).filter(
         Q(not_before__isnull=True) | Q(not_before__lt=stale)
     )[:500]:
-        send_step(step.pk, step.queue)
+        send_step(step.pk, step.queue, step.team_id)
         counts["resent"] += 1
+    for team_id in quotas.teams_with_waiting_runs():  # admission missed (a crash)
+        counts["admitted"] += quotas.admit_waiting(team_id)
     for run_id in Run.objects.filter(
         deadline_at__lt=now, status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING]
     ).values_list("pk", flat=True)[:100]:

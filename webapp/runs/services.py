@@ -14,6 +14,7 @@ from orchestration.graph import Graph
 from orchestration.validation import Problem, validate_inputs
 from webapp import audit
 from webapp.accounts.permissions import AnyUser
+from webapp.runs import quotas
 from webapp.runs.engine import advance, cancel_active_steps, run_totals
 from webapp.runs.events import append_event
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step
@@ -29,6 +30,10 @@ class RunInputError(Exception):
         self.problems = problems or []
 
 
+class BudgetExhausted(RunInputError):
+    """The team's monthly budget is spent: no new run starts (webapp/runs/quotas.py)."""
+
+
 def do_start_run(
     version: WorkflowVersion,
     inputs: dict[str, Any],
@@ -41,12 +46,19 @@ def do_start_run(
 ) -> Run:
     """Create a run of `version` and queue its first steps (after commit).
 
+    A top-level run beyond the team's concurrent-run limit is stored queued
+    and starts when an earlier run ends (webapp/runs/quotas.py).
+
     Raises RunInputError listing every problem when `inputs` do not match the
-    graph's input schema; nothing is stored then."""
+    graph's input schema, and BudgetExhausted when the team's monthly budget is
+    spent; nothing is stored then."""
     graph = Graph.model_validate(version.graph)
     problems = validate_inputs(graph, inputs)
     if problems:
         raise RunInputError("; ".join(p.message for p in problems), problems)
+    budget = quotas.budget_state(quotas.quota_for(version.team_id))
+    if budget is not None and budget.level == "exhausted":
+        raise BudgetExhausted(budget.message)
     with transaction.atomic():
         run = Run.objects.create(
             team_id=version.team_id,
@@ -70,7 +82,12 @@ def do_start_run(
                 "parent_run_id": parent_run.pk if parent_run else None,
             },
         )
-        advance(run)
+        if quotas.admit(run):
+            advance(run)
+        else:
+            limit = quotas.quota_for(run.team_id).max_concurrent_runs
+            reason = f"the team runs its limit of {limit} runs at once; starts when one ends"
+            append_event(run, EventType.RUN_WAITING, {"reason": reason})
         audit.record(run.team_id, audit.AuditAction.RUN_STARTED, target=run, actor=user)
     return run
 
@@ -141,4 +158,6 @@ def do_cancel_run(run: Run, *, reason: str = "cancelled by user") -> Run:
         )
     for child_id in children:
         do_cancel_run(Run.objects.get(pk=child_id), reason="parent run cancelled")
+    if locked.parent_run_id is None:
+        quotas.admit_waiting(locked.team_id)  # its slot is free now
     return locked

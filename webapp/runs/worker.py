@@ -36,6 +36,7 @@ from orchestration.nodes import get_node_type
 from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, WaitForChild
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
+from webapp.runs import quotas
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
     RunNext,
@@ -118,11 +119,16 @@ def execute(step_id: int, worker: str) -> None:
         attempt = claim(step_id, worker)
         hops = 0
         while attempt is not None:
+            exhausted = None
             if attempt.node_type.uses_providers:
                 attempt.context.provider_configs = team_provider_configs(attempt.team_id)
+                exhausted = quotas.budget_exhausted(attempt.team_id)
             if attempt.queue != "cpu":
                 connection.close()  # back to the pool: the node may wait long on the network
-            outcome = asyncio.run(run_attempt(attempt))
+            if exhausted:  # the team's budget is spent: an LLM step does not start
+                outcome = StepOutcome("failed", error=exhausted, retryable=False)
+            else:
+                outcome = asyncio.run(run_attempt(attempt))
             hops += 1
             runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
             attempt = record(attempt, outcome, runnext)
@@ -220,7 +226,10 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
             "failed", error=f"timed out after {attempt.config.timeout_s:g} s", retryable=True
         )
     except asyncio.CancelledError:
-        return StepOutcome(watcher.result() if watcher.done() else "cancelled", error="cancelled")
+        reason = watcher.result() if watcher.done() else "cancelled"
+        if reason.startswith("budget exhausted"):
+            return StepOutcome("failed", error=reason, retryable=False)
+        return StepOutcome(reason, error="cancelled")
     except WaitForChild as wait:
         return StepOutcome("waiting", child_run_id=int(wait.child_run_id))
     except NodeError as exc:
@@ -235,17 +244,28 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
 
 
 async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
-    """Cancel `task` when the run is cancelled or the lease is lost; returns why."""
+    """Cancel `task` when the run is cancelled, the lease is lost or (for steps
+    that call providers) the team's budget is spent; returns why ("cancelled",
+    "lost", the budget message, or "done")."""
     client = _redis()
     renew_every = settings.STEP_LEASE_S / 3
     last_renew = attempt.leased_at  # the first tick renews a lease taken long ago
+    keys = [cancel_key(attempt.run_id)]
+    if attempt.node_type.uses_providers:
+        keys.append(quotas.budget_key(attempt.team_id))
     try:
         while not task.done():
             await asyncio.sleep(CANCEL_POLL_S)
-            flagged = await asyncio.to_thread(client.exists, cancel_key(attempt.run_id))
-            if flagged and await asyncio.to_thread(_run_cancelled, attempt.run_id):
+            flags: list[Any] = await asyncio.to_thread(client.mget, keys)
+            if flags[0]:
+                cancelled = await asyncio.to_thread(_run_cancelled, attempt.run_id)
+                if cancelled:
+                    task.cancel()
+                    return "cancelled"
+            budget = flags[1] if len(flags) > 1 else None
+            if budget:
                 task.cancel()
-                return "cancelled"
+                return budget.decode()
             if time.monotonic() - last_renew >= renew_every:
                 last_renew = time.monotonic()
                 if not await asyncio.to_thread(_renew_lease, attempt):
@@ -406,7 +426,7 @@ def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
     append_event(
         run, EventType.STEP_RETRYING, _ids(new) | {"delay_ms": round(delay * 1000), "error": error}
     )
-    transaction.on_commit(lambda: send_step(new.pk, new.queue, delay))
+    transaction.on_commit(lambda: send_step(new.pk, new.queue, new.team_id, delay))
     return new
 
 
@@ -442,6 +462,7 @@ def _account(run: Run, step: Step, calls: list[LLMCall]) -> None:
     run.cost_usd += sum(priced, Decimal(0))
     run.unpriced_calls += len(calls) - len(priced)
     run.save(update_fields=["tokens_in", "tokens_out", "cost_usd", "unpriced_calls"])
+    quotas.charge(run.team_id, sum(priced, Decimal(0)))
     for c in calls:
         append_event(
             run,
