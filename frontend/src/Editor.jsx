@@ -400,7 +400,8 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
     const { nodes: n, edges: e } = state.current;
     const positions = await autoLayout(n, e);
     commit(n.map((x) => ({ ...x, position: positions[x.id] || x.position })), e);
-    window.requestAnimationFrame(() => flow.fitView({ duration: 300, maxZoom: 1 }));
+    // React Flow adopts the new positions in an effect after this render.
+    setTimeout(() => flow.fitView({ duration: 300, maxZoom: 1 }), 100);
   }, [commit, flow, readOnly]);
 
   // -- publish ------------------------------------------------------------

@@ -168,15 +168,18 @@ export function upstreamVariables(nodeId, nodes, edges) {
   return names;
 }
 
-/** Run-inputs JSON Schema implied by the `input` nodes: one string property per
- *  `key`, keeping any richer property schema already in `current`. */
+/** Run-inputs JSON Schema implied by the `input` nodes: one required string
+ *  property per `key`, keeping the richer property schemas already in
+ *  `current`. Properties no input node reads any more are dropped, unless an
+ *  input node without a key passes the whole inputs object on. */
 export function inputsSchemaFor(nodes, current) {
   const base = current && typeof current === "object" ? current : {};
-  const props = { ...(base.properties || {}) };
-  const keys = nodes
-    .filter((n) => n.data.type === "input" && n.data.config?.key)
-    .map((n) => n.data.config.key);
-  for (const key of keys) if (!props[key]) props[key] = { type: "string" };
+  const inputs = nodes.filter((n) => n.data.type === "input");
+  const keys = [...new Set(inputs.map((n) => n.data.config?.key).filter((k) => k))];
+  const keepAll = inputs.some((n) => !n.data.config?.key);
+  const old = base.properties || {};
+  const props = keepAll ? { ...old } : {};
+  for (const key of keys) props[key] = old[key] || { type: "string" };
   const required = [...new Set([...(base.required || []).filter((k) => props[k]), ...keys])];
   return { ...base, type: "object", properties: props, required };
 }

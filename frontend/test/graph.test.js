@@ -94,6 +94,16 @@ test("input nodes imply the run-inputs schema, keeping richer properties", () =>
   assert.deepEqual(schema.required, ["q", "lang"]);
 });
 
+test("renaming an input key drops the old property", () => {
+  const flow = graphToFlow(doc);
+  flow.nodes[0].data.config = { key: "ticket" };
+  const schema = inputsSchemaFor(flow.nodes, doc.inputs);
+  assert.deepEqual(Object.keys(schema.properties), ["ticket"]);
+  assert.deepEqual(schema.required, ["ticket"]);
+  flow.nodes[0].data.config = { key: null };
+  assert.deepEqual(inputsSchemaFor(flow.nodes, doc.inputs).properties, doc.inputs.properties);
+});
+
 test("copy and paste keep the edges between copied nodes under fresh ids", () => {
   const flow = graphToFlow(doc);
   flow.nodes[0].selected = true;

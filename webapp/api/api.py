@@ -16,17 +16,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
-from ninja.security import django_auth
 
 from webapp.api import runs, workflows
-from webapp.api.auth import TokenAuth
+from webapp.api.auth import SignedInSession, TokenAuth
 from webapp.runs.services import BudgetExhausted, RunInputError
 from webapp.workflows.services import GraphInvalid, WorkflowNameTaken
 
 api = NinjaAPI(
     title="Quorum API",
     version="1",
-    auth=[TokenAuth(), django_auth],
+    auth=[TokenAuth(), SignedInSession()],
     urls_namespace="api",
     openapi_url="/schema/",
     docs_url="/docs/",

@@ -3,7 +3,7 @@
 Tokens are personal, bound to one team and capped by a role ceiling (see
 webapp.accounts.models.ApiToken and webapp.accounts.permissions.membership_for).
 Only the SHA-256 of a token is stored. Browser requests keep session auth with
-CSRF (ninja's django_auth), tried after this one when no Bearer header is sent.
+CSRF (SignedInSession), tried after this one when no valid Bearer token is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja.security import HttpBearer
+from ninja.security import HttpBearer, SessionAuth
 
 from webapp.accounts.models import ApiToken
 from webapp.accounts.tokens import hash_secret
@@ -61,3 +61,17 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         """Ninja hook: the ApiToken, or None (then the next auth class is tried)."""
         return authenticate_token(request, token)
+
+
+class SignedInSession(SessionAuth):
+    """ninja's session auth with CSRF, checked only when a session is signed in.
+
+    CSRF guards an ambient credential; without one there is nothing to forge, and
+    a request with no credentials should get 401 ("sign in or send a token"),
+    not ninja's 403 "CSRF check failed".
+    """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)

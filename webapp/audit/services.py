@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Model
+from django.utils import timezone
 
 from webapp.accounts.models import Team
 from webapp.audit.context import client_ip, current_request
 from webapp.audit.models import AuditEvent
 
 _ACTION = re.compile(r"^[a-z_]+\.[a-z_]+$")
+# The editor saves a draft every few seconds while someone types: repeated edits of
+# one workflow by one person within this window update one event ("saves": n).
+COALESCE = {"workflow.edited"}
+COALESCE_WINDOW = timedelta(minutes=10)
 
 
 def record(
@@ -53,6 +59,20 @@ def record(
         target_type = target_type or target._meta.model_name or ""
         target_id = target_id or str(target.pk)
         target_repr = target_repr or str(target)
+    actor_obj = actor if getattr(actor, "pk", None) else None
+    if str(action) in COALESCE and team is not None:
+        recent = AuditEvent.objects.filter(
+            team_id=team.pk if isinstance(team, Team) else team,
+            action=str(action),
+            actor=actor_obj,
+            target_type=target_type,
+            target_id=str(target_id),
+            created_at__gte=timezone.now() - COALESCE_WINDOW,
+        ).first()
+        if recent is not None:
+            recent.detail["saves"] = int(recent.detail.get("saves", 1)) + 1
+            recent.save(update_fields=["detail"])
+            return recent
     team_obj = team if isinstance(team, Team) else None
     team_id = team.pk if isinstance(team, Team) else team
     if team_obj is None and team_id is not None:
@@ -60,8 +80,8 @@ def record(
     return AuditEvent.objects.create(
         team_id=team_id if team_obj is not None else None,
         team_name=team_obj.name if team_obj is not None else "",
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_name=actor.get_username() if getattr(actor, "pk", None) else "",
+        actor=actor_obj,
+        actor_name=actor_obj.get_username() if actor_obj is not None else "",
         via=via or "system",
         action=str(action),
         target_type=target_type[:32],

@@ -45,7 +45,7 @@ def columns_svg(items: list[tuple[str, float]], unit: str) -> str:
         return '<p class="muted">No data in this range.</p>'
     top = max(v for _, v in items) or 1.0
     plot_h, base = 140, 160
-    step = (WIDTH - 60) / len(items)
+    step = min((WIDTH - 60) / len(items), 48.0)  # px; one bucket is not a wall
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {base + 50}" '
         f'width="{WIDTH}" height="{base + 50}" role="img">',

@@ -145,3 +145,11 @@ def test_other_teams_token_is_404_to_revoke(personas: Personas) -> None:
     Membership.objects.filter(user=personas.member_b).update(role="owner")
     response = client_for(personas.member_b).post(reverse("token_revoke", args=[token.pk]))
     assert response.status_code == 404
+
+
+def test_no_credentials_is_401_even_without_csrf(personas: Personas) -> None:
+    response = Client(enforce_csrf_checks=True).post(
+        "/api/workflows", {"name": "X"}, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert "API token" in response.json()["detail"]

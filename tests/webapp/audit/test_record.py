@@ -61,3 +61,20 @@ def test_a_request_supplies_actor_ip_and_via(personas: Personas) -> None:
     assert event.actor_name == "owner_a"
     assert event.ip == "203.0.113.7"
     assert event.via == "api"
+
+
+def test_repeated_autosaves_coalesce_into_one_event(personas: Personas) -> None:
+    client = client_for(personas.owner_a)
+    created = client.post(
+        "/api/workflows", {"name": "Draft", "graph": {}}, content_type="application/json"
+    ).json()
+    for text in ("a", "b", "c"):
+        response = client.patch(
+            f"/api/workflows/{created['id']}",
+            {"description": text},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+    edits = AuditEvent.objects.filter(action="workflow.edited")
+    assert edits.count() == 1
+    assert edits.get().detail == {"saves": 3}

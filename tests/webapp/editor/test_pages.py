@@ -3,6 +3,7 @@ history partial, by every persona."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -71,6 +72,17 @@ def test_editor_page_by_persona(personas: Personas, workflow: Workflow) -> None:
     assert 'data-can-publish="0"' in viewer
     assert client_for(personas.member_b).get(url).status_code == 404
     assert client_for(None).get(url).status_code == 302
+
+
+def test_editor_page_embeds_its_first_load(personas: Personas, workflow: Workflow) -> None:
+    html = client_for(personas.owner_a).get(f"/workflows/{workflow.pk}/").content.decode()
+    match = re.search(r'<script id="editor-initial" type="application/json">(.*?)</script>', html)
+    assert match
+    initial = json.loads(match.group(1))
+    assert initial["workflow"]["graph"] == workflow.draft
+    assert initial["workflow"]["latest_version"] == 1
+    assert "text" in initial["catalogue"]["compatible"]["json"]
+    assert initial["models"] == []
 
 
 def test_bundle_is_served(personas: Personas) -> None:
