@@ -8,6 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 1000 quorum
+# WeasyPrint (PDF reports) needs Pango, HarfBuzz and fonts (scripts/ensure-weasyprint.sh).
+COPY scripts/ensure-weasyprint.sh scripts/
+RUN bash scripts/ensure-weasyprint.sh && rm -rf /var/lib/apt/lists/*
 
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
