@@ -4,21 +4,20 @@ Personal API tokens (`Authorization: Bearer qrm_...`, webapp/api/auth.py) for
 integrations; session auth with CSRF for browsers. Every object is fetched
 through webapp.accounts.permissions: another team's object is a 404, a role
 too low a 403. The OpenAPI schema is served by django-ninja at /api/schema/,
-with browsable docs at /api/docs/ (signed-in users).
+with browsable docs at /api/docs/ (signed-in users, or an API token).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 
 from webapp.api import runs, workflows
-from webapp.api.auth import SignedInSession, TokenAuth
+from webapp.api.auth import SignedInSession, TokenAuth, signed_in_or_token
 from webapp.runs.services import BudgetExhausted, RunInputError
 from webapp.workflows.services import GraphInvalid, WorkflowNameTaken
 
@@ -29,7 +28,7 @@ api = NinjaAPI(
     urls_namespace="api",
     openapi_url="/schema/",
     docs_url="/docs/",
-    docs_decorator=login_required,
+    docs_decorator=signed_in_or_token,
 )
 api.add_router("/", workflows.router)
 api.add_router("/", runs.router)

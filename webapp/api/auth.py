@@ -8,10 +8,13 @@ CSRF (SignedInSession), tried after this one when no valid Bearer token is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
@@ -75,3 +78,17 @@ class SignedInSession(SessionAuth):
         if not request.user.is_authenticated:
             return None
         return super()._get_key(request)
+
+
+def signed_in_or_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For /api/schema/ and /api/docs/: a valid Bearer token, or else a signed-in
+    session (anonymous browsers are sent to the sign-in page)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and authenticate_token(request, secret.strip()):
+            return view(request, *args, **kwargs)
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapped

@@ -153,3 +153,13 @@ def test_no_credentials_is_401_even_without_csrf(personas: Personas) -> None:
     )
     assert response.status_code == 401
     assert "API token" in response.json()["detail"]
+
+
+def test_openapi_schema_with_a_token(personas: Personas) -> None:
+    secret = _token(client_for(personas.owner_a))
+    response = Client().get("/api/schema/", **_bearer(secret))
+    assert response.status_code == 200
+    schema = response.json()
+    assert "/api/workflows/{workflow_id}/runs" in schema["paths"]
+    assert "TokenAuth" in schema["components"]["securitySchemes"]
+    assert Client().get("/api/schema/", **_bearer("qrm_wrong")).status_code == 302
