@@ -28,6 +28,7 @@ OPERATIONS: dict[str, set[str]] = {
     "/api/runs": {"get"},
     "/api/runs/{run_id}": {"get"},
     "/api/runs/{run_id}/cancel": {"post"},
+    "/api/quota": {"get", "patch"},
     # The editor's (tests/webapp/editor/test_editor_api.py).
     "/api/editor/catalogue": {"get"},
     "/api/models": {"get"},
