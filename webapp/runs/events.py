@@ -192,7 +192,6 @@ class _Publisher:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        layer = get_channel_layer()
         while True:
             items = [self.queue.get()]
             while True:  # send everything already waiting in one go
@@ -201,11 +200,12 @@ class _Publisher:
                 except queue.Empty:
                     break
             batch = [entry for item in items if isinstance(item, list) for entry in item]
+            layer = get_channel_layer()  # (settings may change it, e.g. in tests)
             if batch and layer is not None:
                 try:
                     loop.run_until_complete(_send(layer, batch))
-                except Exception:  # the broker being down must not stop the publisher
-                    log.warning("could not publish %d run events", len(batch))
+                except BaseException:  # also CancelledError: nothing may stop the publisher
+                    log.warning("could not publish %d run events", len(batch), exc_info=True)
             for item in items:
                 if isinstance(item, threading.Event):
                     item.set()
@@ -218,9 +218,9 @@ _lock = threading.Lock()
 def _publisher() -> _Publisher:
     global _current
     publisher = _current
-    if publisher is None or publisher.pid != os.getpid():  # none yet, or inherited by fork
-        with _lock:
-            if _current is None or _current.pid != os.getpid():
+    if publisher is None or publisher.pid != os.getpid() or not publisher.thread.is_alive():
+        with _lock:  # none yet, inherited by fork, or (should never happen) died
+            if _current is None or _current.pid != os.getpid() or not _current.thread.is_alive():
                 _current = _Publisher()
                 atexit.register(_current.drain, 2.0)
             publisher = _current
