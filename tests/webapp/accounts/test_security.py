@@ -71,6 +71,7 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         "SESSION_COOKIE_SECURE",
         "CSRF_COOKIE_SECURE",
         "SECURE_HSTS_SECONDS",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by tests/e2e/conftest.py for the browser tests
     ):
         env.pop(name, None)
     result = subprocess.run(
