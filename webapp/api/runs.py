@@ -8,10 +8,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from ninja.errors import HttpError
 from ninja.responses import Status
 
-from webapp.accounts.permissions import Action, get_for, require, restrict
+from webapp.accounts.permissions import Action, get_for, restrict
+from webapp.api.common import current_team
 from webapp.runs import quotas
 from webapp.runs.models import Run, RunStatus, Step
 from webapp.runs.services import do_cancel_run, do_start_run, resolve_version
@@ -173,14 +173,14 @@ def _quota_out(team_id: int) -> dict[str, Any]:
 @router.get("/quota", response=QuotaOut)
 def get_quota(request: HttpRequest) -> dict[str, Any]:
     """The current team's concurrent-run limit and monthly budget (view costs)."""
-    return _quota_out(_current_team(request, Action.VIEW_COSTS).pk)
+    return _quota_out(current_team(request, Action.VIEW_COSTS).pk)
 
 
 @router.patch("/quota", response=QuotaOut)
 def set_quota(request: HttpRequest, body: QuotaIn) -> dict[str, Any]:
     """Change the current team's limits (owners and admins). Fields left out
     stay as they are; `remove_budget` drops the budget."""
-    team = _current_team(request, Action.MANAGE_MEMBERS)
+    team = current_team(request, Action.MANAGE_MEMBERS)
     budget: Decimal | str | None = "keep"
     if body.remove_budget:
         budget = None
@@ -190,11 +190,3 @@ def set_quota(request: HttpRequest, body: QuotaIn) -> dict[str, Any]:
         team.pk, max_concurrent_runs=body.max_concurrent_runs, monthly_budget_usd=budget
     )
     return _quota_out(team.pk)
-
-
-def _current_team(request: HttpRequest, action: Action) -> Any:
-    team = getattr(request, "team", None)
-    if team is None:
-        raise HttpError(400, "You are not in a team.")
-    require(request.user, team, action)
-    return team

@@ -19,7 +19,8 @@ from orchestration.providers.base import ProviderConfig
 from orchestration.providers.pricing import price_per_mtok
 from orchestration.validation import validate
 from webapp import audit
-from webapp.accounts.permissions import Action, get_for, require, restrict
+from webapp.accounts.permissions import Action, get_for, restrict
+from webapp.api.common import current_team
 from webapp.editor.diff import diff_graphs
 from webapp.providers.models import ProviderSetting
 from webapp.providers.services import _prices
@@ -99,14 +100,6 @@ def _out(workflow: Workflow, detail: bool = False) -> dict[str, Any]:
     return data
 
 
-def _team(request: HttpRequest, action: Action) -> Any:
-    team = getattr(request, "team", None)
-    if team is None:
-        raise HttpError(400, "You are not in a team.")
-    require(request.user, team, action)
-    return team
-
-
 @router.get("/node-types", response=list[dict[str, Any]])
 def node_types(request: HttpRequest) -> list[dict[str, Any]]:
     """Every node type: type, title, category, description, config JSON Schema, ports."""
@@ -116,7 +109,7 @@ def node_types(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/workflows", response=list[WorkflowOut])
 def list_workflows(request: HttpRequest) -> list[dict[str, Any]]:
     """Workflows of the current team."""
-    team = _team(request, Action.VIEW)
+    team = current_team(request, Action.VIEW)
     return [
         _out(w) for w in restrict(Workflow.objects.filter(team=team), request.user, Action.VIEW)
     ]
@@ -125,7 +118,7 @@ def list_workflows(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/workflows", response={201: WorkflowDetail})
 def create_workflow(request: HttpRequest, body: WorkflowIn) -> Status[dict[str, Any]]:
     """Create a workflow in the current team; `graph` becomes its draft."""
-    team = _team(request, Action.EDIT_DRAFT)
+    team = current_team(request, Action.EDIT_DRAFT)
     workflow = do_create_workflow(
         team, body.name, description=body.description, graph=body.graph, user=request.user
     )
@@ -149,7 +142,7 @@ def import_workflow(request: HttpRequest, body: ImportIn) -> Status[dict[str, An
     """Create a workflow from an exported file. A document that is not a graph
     is refused (400) with its problems; a graph with problems (say, an unknown
     node type) is imported as a draft and its problems are returned."""
-    team = _team(request, Action.EDIT_DRAFT)
+    team = current_team(request, Action.EDIT_DRAFT)
     problems = validate(body.graph)
     if any(p.code == "invalid_document" for p in problems):
         return Status(
@@ -262,7 +255,7 @@ class ModelOut(Schema):
 def list_models(request: HttpRequest) -> list[dict[str, Any]]:
     """The current team's providers and models for the editor's model picker,
     with the price in USD per million tokens (None when unpriced)."""
-    return team_models(_team(request, Action.VIEW))
+    return team_models(current_team(request, Action.VIEW))
 
 
 def team_models(team: Any) -> list[dict[str, Any]]:
