@@ -6,6 +6,7 @@ and answers on `<url>/v1/...`; `GET <url>/_fake/health` says it is up.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -25,22 +26,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def fake_llm() -> Iterator[str]:
-    """Base URL of the running fake server, e.g. "http://127.0.0.1:41234"."""
+@contextlib.contextmanager
+def running_fakellm(*options: str) -> Iterator[str]:
+    """Start `python -m orchestration.testing.fakellm` with `options` on a free
+    port, yield its base URL once healthy, stop it afterwards. Raises
+    RuntimeError when it does not answer within 20 s."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.testing.fakellm",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-    )
+    command = [sys.executable, "-m", "orchestration.testing.fakellm"]
+    command += ["--host", "127.0.0.1", "--port", str(port), *options]
+    proc = subprocess.Popen(command, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -52,9 +46,18 @@ def fake_llm() -> Iterator[str]:
                 proc.kill()
                 raise RuntimeError("the fake LLM server did not start") from None
             time.sleep(0.1)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[str]:
+    """Base URL of the running fake server, e.g. "http://127.0.0.1:41234"."""
+    with running_fakellm() as url:
+        yield url

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +14,8 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT, Personas, WorkerPool
-from tests.e2e.conftest import _free_port
+from tests.conftest import Personas, WorkerPool
+from tests.fixtures_fakellm import running_fakellm
 from tests.webapp.runs.helpers import simulator
 from webapp.runs.services import do_start_run
 from webapp.workflows.examples import load_examples
@@ -31,26 +27,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 def paced_llm() -> Iterator[str]:
     """The Simulator answering after 100 ms at 100 words a second, so a viewer
     sees steps running and text streaming."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "orchestration.testing.fakellm", "--port", str(port),
-        "--latency-ms", "100", "--tokens-per-second", "100",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_fake/health", timeout=1)  # noqa: S310 (our server)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the paced Simulator did not start") from None
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_fakellm("--latency-ms", "100", "--tokens-per-second", "100") as url:
+        yield url
 
 
 def sign_in(page: Any, live_app: str, user: Any) -> None:
