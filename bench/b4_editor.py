@@ -60,6 +60,24 @@ window.__quorum = { frames: [], allVisibleAt: null, recording: false,
 """
 
 
+# The node whose centre is nearest the canvas centre: its id and centre (page px).
+PICK_NODE = """(() => {
+  const c = document.querySelector('.q-canvas').getBoundingClientRect();
+  const cx = c.left + c.width / 2, cy = c.top + c.height / 2;
+  let best = null;
+  for (const el of document.querySelectorAll('.react-flow__node')) {
+    const r = el.getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    const d = (x - cx) ** 2 + (y - cy) ** 2;
+    if (!best || d < best.d) best = { d, x, y, id: el.dataset.id };
+  }
+  return best;
+})()"""
+NODE_TRANSFORM = (
+    "(id) => document.querySelector(`.react-flow__node[data-id='${id}']`).style.transform"
+)
+
+
 def big_graph(n_nodes: int, n_edges: int) -> dict[str, Any]:
     """A valid DAG: one input, one output, the rest llm/template/join nodes in a
     grid of 25 columns; each node fed by its left neighbour (or the node above
@@ -156,9 +174,24 @@ def start_server(static_root: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
 
 
-def measure(page: Any, url: str, n_nodes: int) -> dict[str, Any]:
+def wait_until_all_visible(page: Any, timeout_s: float = 60) -> float:
+    """Poll the probe until it saw every node visible; its time (ms from
+    navigation start). Polls with page.evaluate: the page's CSP (no eval)
+    refuses Playwright's wait_for_function. The figure is the probe's own
+    rAF time, so the polling interval does not change it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        at = page.evaluate("window.__quorum.allVisibleAt")
+        if at is not None:
+            return float(at)
+        if time.monotonic() > deadline:
+            raise SystemExit("the nodes never all became visible")
+        time.sleep(0.05)
+
+
+def measure(page: Any, url: str) -> dict[str, Any]:
     page.goto(url)
-    page.wait_for_function("window.__quorum.allVisibleAt !== null", timeout=60_000)
+    wait_until_all_visible(page)
     opened = page.evaluate("window.__quorum.allVisibleAt")
     ready = page.evaluate(
         "(performance.getEntriesByName('quorum:editor-ready')[0] || {}).startTime || null"
@@ -177,10 +210,14 @@ def measure(page: Any, url: str, n_nodes: int) -> dict[str, Any]:
     # Pan: drag the empty background (the pane) for ~2 s.
     cx, cy = box["x"] + box["width"] - 30, box["y"] + 30
     result["pan"] = _gesture(page, cx, cy, -300, 200)
-    # Drag one node for ~2 s.
-    target = page.locator(".react-flow__node").nth(n_nodes // 2)
-    nb = target.bounding_box()
-    result["drag"] = _gesture(page, nb["x"] + nb["width"] / 2, nb["y"] + 6, 200, 120)
+    # Drag one node for ~2 s: the node nearest the canvas centre after the pan.
+    # (Until 2026-11 this took node n/2, which the pan had moved out of the
+    # canvas: the "drag" pressed on the page beside the canvas and moved no node.)
+    pick = page.evaluate(PICK_NODE)
+    moved_from = page.evaluate(NODE_TRANSFORM, pick["id"])
+    result["drag"] = _gesture(page, pick["x"], pick["y"], 200, 120)
+    if page.evaluate(NODE_TRANSFORM, pick["id"]) == moved_from:
+        raise SystemExit(f"the drag did not move node {pick['id']}")
     return result
 
 
@@ -253,10 +290,9 @@ def main() -> None:
                     page.get_by_role("button", name="Sign in").click()
                     page.wait_for_url(base + "/")
                     page.goto(f"{base}/workflows/{small.pk}/?bench_nodes=10")
-                    page.wait_for_function("window.__quorum.allVisibleAt !== null")
-                    baseline = page.evaluate("window.__quorum.allVisibleAt")
+                    baseline = wait_until_all_visible(page)
                     url = f"{base}/workflows/{workflow.pk}/?bench_nodes={args.nodes}"
-                    result = measure(page, url, args.nodes)
+                    result = measure(page, url)
                     result["baseline_ms"] = baseline
                     results.append(result)
                     print(
