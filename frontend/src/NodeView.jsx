@@ -25,7 +25,6 @@ function NodeView({ id, data, selected }) {
   const mine = problems[id] || [];
   const errors = mine.filter((p) => p.severity !== "warning");
   const state = run[id]?.state;
-  const rows = Math.max(inputs.length, outputs.length, 1);
   const classes = ["q-node", `q-cat-${(entry?.category || "x").toLowerCase().replace(/[^a-z]+/g, "-")}`];
   if (errors.length) classes.push("has-error");
   else if (mine.length) classes.push("has-warning");
@@ -45,15 +44,18 @@ function NodeView({ id, data, selected }) {
         {entry ? entry.title : `unknown type ${data.type}`}
         {state ? ` · ${state}` : ""}
       </div>
-      <div className="q-node-ports" style={{ height: rows * 18 }}>
-        {inputs.map((p, i) => (
-          <div key={`in-${p.name}`} className="q-port q-port-in" style={{ top: i * 18 }}>
+      {/* Ports in a two-column grid (inputs left, outputs right), handles in
+          the flow on the node's edges: no positioned or transformed element per
+          port, so a node is one paint layer, not six (B4, docs/benchmarks.md). */}
+      <div className="q-node-ports">
+        {inputs.map((p) => (
+          <div key={`in-${p.name}`} className="q-port q-port-in">
             <Handle type="target" position={Position.Left} id={p.name} className={`q-handle t-${p.type}`} title={`${p.name}: ${p.type}${p.required ? ", required" : ""}${p.multiple ? ", many edges" : ""}`} />
             <span>{p.name}</span>
           </div>
         ))}
-        {outputs.map((p, i) => (
-          <div key={`out-${p.name}`} className="q-port q-port-out" style={{ top: i * 18 }}>
+        {outputs.map((p) => (
+          <div key={`out-${p.name}`} className="q-port q-port-out">
             <span>{p.name}</span>
             <Handle type="source" position={Position.Right} id={p.name} className={`q-handle t-${p.type}`} title={`${p.name}: ${p.type}`} />
           </div>
