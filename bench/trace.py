@@ -86,6 +86,10 @@ def install(directory: str) -> None:
         (worker, "execute", "execute", 0),
         (worker, "claim", "claim", 0),
         (worker, "record", "record", 0),
+        (worker, "claim_item", "claim", 0),  # a map item, through the group committer
+        (worker, "record_item", "record", 0),
+        (worker, "claim_items", "group-claim", None),  # one batch of the committer
+        (worker, "record_items", "group-record", None),
         (worker, "advance", "advance", None),
         (events, "publish", "publish", None),  # one event per call (older engine)
         (events, "publish_many", "publish", None),  # a transaction's events per call

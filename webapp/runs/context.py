@@ -8,12 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.layers import get_channel_layer
-
 from orchestration.nodes.base import NodeError, Upstream, WaitForChild
 from orchestration.providers import build
 from orchestration.providers.base import LLMCall, Provider, ProviderConfig
-from webapp.runs.events import run_group
+from webapp.runs.events import publish_tokens
 
 log = logging.getLogger(__name__)
 TOKEN_FLUSH_S = 0.05  # at most ~20 token messages a second per step
@@ -74,37 +72,27 @@ class WorkerContext:
         raise WaitForChild(str(child_id))
 
     async def stream_tokens(self) -> None:
-        """Publish coalesced token deltas to the run's group until cancelled."""
-        layer = get_channel_layer()
-        flushing: asyncio.Future[None] | None = None
+        """Publish coalesced token deltas to the run's group until cancelled,
+        through the process's event publisher (events.publish_tokens: no
+        channel-layer connection per step, and in order with the run's events)."""
         try:
             while True:
                 await asyncio.sleep(TOKEN_FLUSH_S)
-                # Shielded: a cancellation landing inside channels_redis's
-                # group_send would leave its connection half-used, and the final
-                # flush below would then wait on it forever (docs/monitoring.md).
-                flushing = asyncio.ensure_future(self._flush(layer))
-                await asyncio.shield(flushing)
-        except asyncio.CancelledError:
-            if flushing is not None and not flushing.done():
-                await flushing
-            await self._flush(layer)
-            raise
+                self._flush()
+        finally:
+            self._flush()
 
-    async def _flush(self, layer: Any) -> None:
-        if not self._pending or layer is None:
+    def _flush(self) -> None:
+        if not self._pending:
             return
         chunk, self._pending = "".join(self._pending), []
-        try:
-            await layer.group_send(
-                run_group(int(self.run_id)),
-                {
-                    "type": "run.tokens",
-                    "run_id": int(self.run_id),
-                    "step_id": self.step_id,
-                    "node_id": self.node_id,
-                    "text": chunk,
-                },
-            )
-        except Exception:  # live tokens are best effort; the final text is stored
-            log.debug("token publish failed for step %s", self.step_id)
+        publish_tokens(
+            int(self.run_id),
+            {
+                "type": "run.tokens",
+                "run_id": int(self.run_id),
+                "step_id": self.step_id,
+                "node_id": self.node_id,
+                "text": chunk,
+            },
+        )

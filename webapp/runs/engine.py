@@ -247,17 +247,26 @@ def _ids(step: Step) -> dict[str, Any]:
 def _enqueue(run: Run, step: Step, countdown_s: float = 0.0) -> None:
     """Record step.queued and send the task after commit (ids only: no secrets)."""
     append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
-    transaction.on_commit(lambda: send_step(step.pk, step.queue, step.team_id, countdown_s))
+    item = step.item is not None
+    transaction.on_commit(
+        lambda: send_step(step.pk, step.queue, step.team_id, countdown_s, item=item)
+    )
 
 
-def send_step(step_id: int, queue: str, team_id: int, countdown_s: float = 0.0) -> None:
+def send_step(
+    step_id: int, queue: str, team_id: int, countdown_s: float = 0.0, *, item: bool = False
+) -> None:
     """Send a step's task to the team's shard of `queue` ("io" or "cpu"; see
-    webapp.celery.shard_queue: fair round robin between teams)."""
+    webapp.celery.shard_queue: fair round robin between teams). `item`: a map
+    item, claimed and recorded by the worker's group committer."""
     from webapp.celery import shard_queue
     from webapp.runs.tasks import execute_step
 
     execute_step.apply_async(
-        args=(step_id,), queue=shard_queue(queue, team_id), countdown=countdown_s
+        args=(step_id,),
+        kwargs={"item": True} if item else None,
+        queue=shard_queue(queue, team_id),
+        countdown=countdown_s,
     )
 
 

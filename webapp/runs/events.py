@@ -13,7 +13,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -162,6 +162,12 @@ def publish_many(batch: list[tuple[dict[str, Any], int, int]]) -> None:
         _publisher().submit(batch)
 
 
+def publish_tokens(run_id: int, message: dict[str, Any]) -> None:
+    """Hand a step's streamed text (a "run.tokens" message) to this process's
+    publisher, for the run's group only; best effort, returns at once."""
+    _publisher().submit([(message, run_id, None)])
+
+
 def drain(timeout_s: float = 5.0) -> bool:
     """Wait until everything submitted so far has been sent (or dropped).
     Returns False on timeout. For process exit and tests."""
@@ -181,7 +187,7 @@ class _Publisher:
         self.thread = threading.Thread(target=self._run, name="quorum-events", daemon=True)
         self.thread.start()
 
-    def submit(self, batch: list[tuple[dict[str, Any], int, int]]) -> None:
+    def submit(self, batch: Sequence[tuple[dict[str, Any], int, int | None]]) -> None:
         self.queue.put(batch)
 
     def drain(self, timeout_s: float) -> bool:
@@ -227,7 +233,8 @@ def _publisher() -> _Publisher:
     return publisher
 
 
-async def _send(layer: Any, batch: list[tuple[dict[str, Any], int, int]]) -> None:
+async def _send(layer: Any, batch: list[tuple[dict[str, Any], int, int | None]]) -> None:
     for message, run_id, team_id in batch:
         await layer.group_send(run_group(run_id), message)
-        await layer.group_send(team_group(team_id), message)
+        if team_id is not None:  # (streamed tokens go to the run's group only)
+            await layer.group_send(team_group(team_id), message)

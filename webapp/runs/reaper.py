@@ -43,7 +43,7 @@ def reap() -> dict[str, int]:
     for step in Step.objects.filter(status=StepStatus.QUEUED, queued_at__lt=stale).filter(
         Q(not_before__isnull=True) | Q(not_before__lt=stale)
     )[:500]:
-        send_step(step.pk, step.queue, step.team_id)
+        send_step(step.pk, step.queue, step.team_id, item=step.item is not None)
         counts["resent"] += 1
     for team_id in quotas.teams_with_waiting_runs():  # admission missed (a crash)
         counts["admitted"] += quotas.admit_waiting(team_id)

@@ -11,8 +11,9 @@ from webapp.runs import reaper, worker
 
 
 @shared_task(bind=True, name="runs.execute_step", acks_late=True, reject_on_worker_lost=True)
-def execute_step(self: Task, step_id: int) -> None:
-    """Execute one step attempt. The message carries only the step id.
+def execute_step(self: Task, step_id: int, item: bool = False) -> None:
+    """Execute one step attempt. The message carries only the step id (and
+    `item` for a map item: see worker.execute).
 
     A database error (e.g. no pooled connection within DB_POOL_TIMEOUT) sends
     the message again after 0.5-2 s, up to 20 times, instead of leaving the step
@@ -20,7 +21,7 @@ def execute_step(self: Task, step_id: int) -> None:
     failed claims again, and a record that failed finds its step no longer
     queued (the lease then expires and the step is retried as usual)."""
     try:
-        worker.execute(step_id, self.request.hostname or "unknown")
+        worker.execute(step_id, self.request.hostname or "unknown", item)
     except OperationalError as exc:
         delay = random.uniform(0.5, 2.0)  # noqa: S311 (jitter, not security)
         raise self.retry(exc=exc, countdown=delay, max_retries=20) from exc

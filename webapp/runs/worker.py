@@ -3,9 +3,12 @@
 1. claim: with the run and step rows locked, a `queued` step becomes `running`
    with a fresh lease token (a duplicate or late delivery finds it not queued
    and does nothing).
-2. run: the node runs in an event loop, with its timeout, a lease renewed every
-   third of STEP_LEASE_S, and a cancellation watcher (Redis flag, polled every
-   0.25 s) that cancels the node's task, which aborts in-flight LLM calls.
+2. run: the node runs in an event loop, with its timeout, watched by the
+   process's supervisor (supervisor.py), which renews the lease every third of
+   STEP_LEASE_S and cancels the node's task, aborting in-flight LLM calls, when
+   the run is cancelled (a Redis flag, polled every 0.25 s), the team's budget
+   is spent, or the lease is lost.
+   Map items are claimed and recorded in batches (groupcommit.py).
 3. record: with the run and step rows locked again, and only if the step still
    holds the same lease token (fencing), the outcome is stored, the run is
    advanced by the planner, and new steps are enqueued after commit.
@@ -26,7 +29,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, Q
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from orchestration.context import make_key
@@ -36,7 +39,7 @@ from orchestration.nodes import get_node_type
 from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, WaitForChild
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
-from webapp.runs import quotas
+from webapp.runs import groupcommit, quotas, runner
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
     RunNext,
@@ -57,13 +60,9 @@ from webapp.runs.models import (
     StepPayload,
     StepStatus,
 )
+from webapp.runs.supervisor import Watched, cancel_key, supervisor
 
 log = logging.getLogger(__name__)
-CANCEL_POLL_S = 0.25
-
-
-def cancel_key(run_id: int) -> str:
-    return f"quorum:cancel:run:{run_id}"
 
 
 def _redis() -> redis.Redis:
@@ -93,6 +92,8 @@ class Attempt:
     inputs: dict[str, Any]
     context: WorkerContext
     leased_at: float = field(default_factory=time.monotonic)  # when the lease was taken
+    prepared: bool = False  # provider configs and the budget flag already loaded
+    budget_exhausted: str | None = None  # (when prepared) the team's budget message
 
 
 @dataclass
@@ -104,7 +105,7 @@ class StepOutcome:
     child_run_id: int | None = None
 
 
-def execute(step_id: int, worker: str) -> None:
+def execute(step_id: int, worker: str, item: bool = False) -> None:
     """Run one delivery of the task for `step_id` (see the module docstring).
 
     Run-next: when recording a step makes new steps ready, the first of them on
@@ -114,13 +115,16 @@ def execute(step_id: int, worker: str) -> None:
     still spread over all workers. At most RUNNEXT_MAX steps per delivery. If
     this worker dies, that step's lease expires and the reaper re-queues it, as
     for any running step. The database connection goes back to the pool before
-    a node that may wait on the network (not on the cpu queue) runs."""
+    a node that may wait on the network (not on the cpu queue) runs.
+
+    `item`: the step is a map item; its claim and record go through this
+    process's group committer (groupcommit.py) with other items'."""
     try:
-        attempt = claim(step_id, worker)
+        attempt = claim_item(step_id, worker) if item else claim(step_id, worker)
         hops = 0
         while attempt is not None:
-            exhausted = None
-            if attempt.node_type.uses_providers:
+            exhausted = attempt.budget_exhausted
+            if attempt.node_type.uses_providers and not attempt.prepared:
                 attempt.context.provider_configs = team_provider_configs(attempt.team_id)
                 exhausted = quotas.budget_exhausted(attempt.team_id)
             if attempt.queue != "cpu":
@@ -128,7 +132,11 @@ def execute(step_id: int, worker: str) -> None:
             if exhausted:  # the team's budget is spent: an LLM step does not start
                 outcome = StepOutcome("failed", error=exhausted, retryable=False)
             else:
-                outcome = asyncio.run(run_attempt(attempt))
+                # io steps: on the process's shared event loop (runner.py)
+                outcome = runner.run(run_attempt(attempt), shared=attempt.queue != "cpu")
+            if attempt.context.item is not None and item:
+                record_item(attempt, outcome)
+                return
             hops += 1
             runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
             attempt = record(attempt, outcome, runnext)
@@ -174,12 +182,24 @@ def start_attempt(run: Run, step: Step, worker: str, *, started: bool = False) -
     append step.started, and return what the worker needs to run it. With
     `started`, the row was created running already (engine.lease_fields)."""
     if not started:
-        fields = lease_fields(worker) | {"status": StepStatus.RUNNING}
-        for name, value in fields.items():
-            setattr(step, name, value)
-        if step.queued_at:
-            step.queue_wait_ms = (fields["started_at"] - step.queued_at).total_seconds() * 1000
-        step.save(update_fields=list(fields))
+        step.save(update_fields=_lease(step, worker))
+    return attempt_for(run, step, worker)
+
+
+def _lease(step: Step, worker: str) -> list[str]:
+    """Set a queued step's fields to running under a new lease (not saved);
+    returns the names of the fields set."""
+    fields = lease_fields(worker) | {"status": StepStatus.RUNNING}
+    for name, value in fields.items():
+        setattr(step, name, value)
+    if step.queued_at:
+        step.queue_wait_ms = (fields["started_at"] - step.queued_at).total_seconds() * 1000
+    return list(fields)
+
+
+def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
+    """Append step.started for a step now running under its lease (run locked)
+    and return the Attempt the worker runs."""
     assert step.lease_token is not None
     append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
     node_type, config = node_for(graph_of(run), step)
@@ -212,12 +232,91 @@ def start_attempt(run: Run, step: Step, worker: str, *, started: bool = False) -
     )
 
 
+def claim_item(step_id: int, worker: str) -> Attempt | None:
+    """`claim` for a map item, batched with other items' claims in this process
+    (groupcommit.py). Returns None as `claim` does."""
+    result: Attempt | None = _committer().submit("claim", step_id, worker)
+    return result
+
+
+def record_item(attempt: Attempt, outcome: StepOutcome) -> None:
+    """`record` for a map item, batched with other items' records in this process."""
+    _committer().submit("record", attempt.step_id, attempt, outcome)
+
+
+def _committer() -> groupcommit.Committer:
+    return groupcommit.committer(claim_items, record_items)
+
+
+def claim_items(requests: list[tuple[int, str]]) -> dict[int, Attempt | None]:
+    """Claim many queued steps ((step id, worker) pairs): one transaction per
+    run, its row locked once, its steps with one statement and updated with one.
+    Returns {step id: Attempt, or None for a duplicate or stale delivery or an
+    ended run}. The attempts come prepared: provider configs and the budget
+    flag loaded once per team."""
+    workers = dict(requests)
+    runs = Step.objects.filter(pk__in=list(workers)).values_list("run_id", "pk")
+    claimed: dict[int, Attempt | None] = {}
+    for run_id, step_ids in groupcommit.by_run(list(runs)).items():
+        claimed |= _claim_run_items(run_id, step_ids, workers)
+    teams = {a.team_id for a in claimed.values() if a and a.node_type.uses_providers}
+    configs = {team: team_provider_configs(team) for team in teams}
+    budgets = {team: quotas.budget_exhausted(team) for team in teams}
+    for attempt in claimed.values():
+        if attempt is not None and attempt.team_id in configs:
+            attempt.context.provider_configs = configs[attempt.team_id]
+            attempt.budget_exhausted = budgets[attempt.team_id]
+        if attempt is not None:
+            attempt.prepared = True
+    return claimed
+
+
+def _claim_run_items(
+    run_id: int, step_ids: list[int], workers: dict[int, str]
+) -> dict[int, Attempt | None]:
+    with transaction.atomic():
+        run = Run.objects.select_for_update(of=("self",)).filter(pk=run_id).first()
+        if run is None:
+            return {}
+        steps = list(
+            Step.objects.select_for_update(of=("self",))
+            .select_related("payload")
+            .filter(pk__in=step_ids, status=StepStatus.QUEUED)
+            .order_by("pk")
+        )
+        if not steps:
+            return {}
+        if run.status in RUN_TERMINAL or run.cancel_requested:
+            Step.objects.filter(pk__in=[s.pk for s in steps]).update(
+                status=StepStatus.CANCELLED, finished_at=timezone.now()
+            )
+            return {}
+        fields: list[str] = []
+        for step in steps:
+            fields = _lease(step, workers[step.pk])
+        Step.objects.bulk_update(steps, fields)
+        with batched(run):
+            return {step.pk: attempt_for(run, step, workers[step.pk]) for step in steps}
+
+
 async def run_attempt(attempt: Attempt) -> StepOutcome:
-    """Run the node with its timeout, lease renewal and cancellation watcher."""
+    """Run the node with its timeout, watched by the process's supervisor
+    (cancellation, budget, lease renewal: supervisor.py)."""
     node = attempt.node_type(attempt.config)
     task = asyncio.create_task(node.run(attempt.context, attempt.inputs))
     tokens = asyncio.create_task(attempt.context.stream_tokens())
-    watcher = asyncio.create_task(_watch(attempt, task))
+    watched = Watched(
+        attempt.step_id,
+        attempt.run_id,
+        attempt.team_id,
+        attempt.token,
+        attempt.node_type.uses_providers,
+        asyncio.get_running_loop(),
+        task,
+        renewed_at=attempt.leased_at,  # the first tick renews a lease taken long ago
+    )
+    watcher = supervisor()
+    watcher.watch(watched)
     try:
         outputs = await asyncio.wait_for(task, attempt.config.timeout_s)
         return StepOutcome("succeeded", outputs=outputs)
@@ -226,10 +325,10 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
             "failed", error=f"timed out after {attempt.config.timeout_s:g} s", retryable=True
         )
     except asyncio.CancelledError:
-        reason = watcher.result() if watcher.done() else "cancelled"
+        reason = watched.reason or "cancelled"
         if reason.startswith("budget exhausted"):
             return StepOutcome("failed", error=reason, retryable=False)
-        return StepOutcome(reason, error="cancelled")
+        return StepOutcome(reason, error="cancelled")  # "cancelled" or "lost"
     except WaitForChild as wait:
         return StepOutcome("waiting", child_run_id=int(wait.child_run_id))
     except NodeError as exc:
@@ -238,65 +337,9 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
         log.exception("step %s raised", attempt.step_id)
         return StepOutcome("failed", error=f"{type(exc).__name__}: {exc}", retryable=True)
     finally:
-        watcher.cancel()
+        watcher.unwatch(watched)
         tokens.cancel()
-        await asyncio.gather(watcher, tokens, return_exceptions=True)
-
-
-async def _watch(attempt: Attempt, task: asyncio.Task[Any]) -> str:
-    """Cancel `task` when the run is cancelled, the lease is lost or (for steps
-    that call providers) the team's budget is spent; returns why ("cancelled",
-    "lost", the budget message, or "done")."""
-    client = _redis()
-    renew_every = settings.STEP_LEASE_S / 3
-    last_renew = attempt.leased_at  # the first tick renews a lease taken long ago
-    keys = [cancel_key(attempt.run_id)]
-    if attempt.node_type.uses_providers:
-        keys.append(quotas.budget_key(attempt.team_id))
-    try:
-        while not task.done():
-            await asyncio.sleep(CANCEL_POLL_S)
-            flags: list[Any] = await asyncio.to_thread(client.mget, keys)
-            if flags[0]:
-                cancelled = await asyncio.to_thread(_run_cancelled, attempt.run_id)
-                if cancelled:
-                    task.cancel()
-                    return "cancelled"
-            budget = flags[1] if len(flags) > 1 else None
-            if budget:
-                task.cancel()
-                return budget.decode()
-            if time.monotonic() - last_renew >= renew_every:
-                last_renew = time.monotonic()
-                if not await asyncio.to_thread(_renew_lease, attempt):
-                    task.cancel()
-                    return "lost"
-        return "done"
-    finally:
-        client.close()
-
-
-def _run_cancelled(run_id: int) -> bool:
-    """The database's word on a cancel flag (a stale flag of a reused id is ignored)."""
-    try:
-        return (
-            Run.objects.filter(pk=run_id)
-            .filter(Q(cancel_requested=True) | Q(status__in=RUN_TERMINAL))
-            .exists()
-        )
-    finally:
-        connection.close()
-
-
-def _renew_lease(attempt: Attempt) -> bool:
-    expires = timezone.now() + timedelta(seconds=settings.STEP_LEASE_S)
-    try:
-        updated = Step.objects.filter(
-            pk=attempt.step_id, status=StepStatus.RUNNING, lease_token=attempt.token
-        ).update(lease_expires_at=expires)
-    finally:
-        connection.close()
-    return updated == 1
+        await asyncio.gather(tokens, return_exceptions=True)
 
 
 def record(
@@ -314,10 +357,64 @@ def record(
             return _record(run, step, attempt, outcome, runnext)
 
 
+def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:
+    """`record` for many map items ((step id, attempt, outcome)): one
+    transaction per run, its row locked once, the planner run at most once."""
+    pairs = [(attempt.run_id, (attempt, outcome)) for _, attempt, outcome in entries]
+    for run_id, group in groupcommit.by_run(pairs).items():
+        _record_run_items(run_id, group)
+
+
+def _record_run_items(run_id: int, group: list[tuple[Attempt, StepOutcome]]) -> None:
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        ids = [attempt.step_id for attempt, _ in group]
+        locked = Step.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        steps = {step.pk: step for step in locked}
+        with batched(run):
+            ledger = Ledger(run)
+            plan, items_done = False, {}
+            for attempt, outcome in group:
+                step = steps.get(attempt.step_id)
+                if step is None or step.status != StepStatus.RUNNING:
+                    continue
+                if step.lease_token != attempt.token:
+                    log.info("step %s: outcome of a lost lease discarded", step.pk)
+                    continue
+                need = _store(run, step, attempt, outcome, ledger)
+                plan = plan or need == _PLAN
+                if need == _ITEM_DONE:
+                    items_done[(step.node_id, step.iteration)] = step
+            ledger.flush()
+            if not plan:
+                plan = any(_map_needs_planning(run, step) for step in items_done.values())
+            if plan:
+                advance(run)
+
+
+_NOTHING, _ITEM_DONE, _PLAN = 0, 1, 2  # what planning a stored outcome needs
+
+
 def _record(
     run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, runnext: RunNext | None
 ) -> Attempt | None:
-    _account(run, step, attempt.context.llm_calls)
+    ledger = Ledger(run)
+    need = _store(run, step, attempt, outcome, ledger)
+    ledger.flush()
+    if need == _NOTHING or (need == _ITEM_DONE and not _map_needs_planning(run, step)):
+        return None  # (a map item: other items still run and none waits for a slot)
+    advance(run, runnext)
+    if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
+        return None  # (a run that ended in this plan cancelled the step)
+    # Nobody else knows the step yet (it was never sent) and the run is locked.
+    return start_attempt(run, runnext.step, runnext.worker, started=True)
+
+
+def _store(run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, ledger: Ledger) -> int:
+    """Store one attempt's outcome (run and step locked, lease checked). Returns
+    _PLAN when the run must be advanced, _ITEM_DONE for a map item that
+    succeeded (advance only if _map_needs_planning), else _NOTHING."""
+    ledger.add(step, attempt.context.llm_calls)
     now = timezone.now()
     step.finished_at = now
     step.latency_ms = (now - step.started_at).total_seconds() * 1000 if step.started_at else None
@@ -334,36 +431,30 @@ def _record(
         step.error = outcome.error or "cancelled"
         _save(step, payload)
         append_event(run, EventType.STEP_CANCELLED, _ids(step))
-        return None
+        return _NOTHING
     if outcome.status == "waiting":
         step.status = StepStatus.WAITING
         step.child_run_id = outcome.child_run_id
         step.finished_at = None
         _save(step, payload)
-        return None
+        return _NOTHING
     if outcome.status == "succeeded":
         step.status = StepStatus.SUCCEEDED
         payload["outputs"] = outcome.outputs
         _save(step, payload)
         append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
-        if step.item is not None and not _map_needs_planning(run, step):
-            return None  # other items still run and none waits for a slot
-    else:
-        step.error = outcome.error
-        if outcome.retryable and step.attempt < attempt.config.max_attempts:
-            _save(step, payload)
-            retry(run, step, attempt.config, outcome.error)
-            return None
-        step.status = StepStatus.FAILED
+        return _ITEM_DONE if step.item is not None else _PLAN
+    step.error = outcome.error
+    if outcome.retryable and step.attempt < attempt.config.max_attempts:
         _save(step, payload)
-        append_event(
-            run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
-        )
-    advance(run, runnext)
-    if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
-        return None  # (a run that ended in this plan cancelled the step)
-    # Nobody else knows the step yet (it was never sent) and the run is locked.
-    return start_attempt(run, runnext.step, runnext.worker, started=True)
+        retry(run, step, attempt.config, outcome.error)
+        return _NOTHING
+    step.status = StepStatus.FAILED
+    _save(step, payload)
+    append_event(
+        run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
+    )
+    return _PLAN
 
 
 def _save(step: Step, payload: dict[str, Any]) -> None:
@@ -426,60 +517,80 @@ def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
     append_event(
         run, EventType.STEP_RETRYING, _ids(new) | {"delay_ms": round(delay * 1000), "error": error}
     )
-    transaction.on_commit(lambda: send_step(new.pk, new.queue, new.team_id, delay))
+    item = new.item is not None
+    transaction.on_commit(lambda: send_step(new.pk, new.queue, new.team_id, delay, item=item))
     return new
 
 
-def _account(run: Run, step: Step, calls: list[LLMCall]) -> None:
-    if not calls:
-        return
-    LLMCallRecord.objects.bulk_create(
-        LLMCallRecord(
-            team_id=run.team_id,
-            run=run,
-            step=step,
-            provider=c.provider,
-            model=c.model,
-            tokens_in=c.tokens_in,
-            tokens_out=c.tokens_out,
-            cost_usd=c.cost_usd,
-            ttft_ms=c.ttft_ms,
-            latency_ms=c.latency_ms,
-            retries=c.retries,
-            simulated=c.simulated,
-        )
-        for c in calls
-    )
-    priced = [c.cost_usd for c in calls if c.cost_usd is not None]
-    step.tokens_in = sum(c.tokens_in for c in calls)
-    step.tokens_out = sum(c.tokens_out for c in calls)
-    step.cost_usd = sum(priced, Decimal(0)) if priced else None
-    step.provider = calls[-1].provider
-    step.model = calls[-1].model
-    step.ttft_ms = calls[0].ttft_ms
-    run.tokens_in += step.tokens_in
-    run.tokens_out += step.tokens_out
-    run.cost_usd += sum(priced, Decimal(0))
-    run.unpriced_calls += len(calls) - len(priced)
-    run.save(update_fields=["tokens_in", "tokens_out", "cost_usd", "unpriced_calls"])
-    quotas.charge(run.team_id, sum(priced, Decimal(0)))
-    for c in calls:
-        append_event(
-            run,
-            EventType.LLM_CALL,
-            _ids(step)
-            | {
-                "provider": c.provider,
-                "model": c.model,
-                "tokens_in": c.tokens_in,
-                "tokens_out": c.tokens_out,
-                "cost_usd": str(c.cost_usd) if c.cost_usd is not None else None,
-                "ttft_ms": c.ttft_ms,
-                "latency_ms": c.latency_ms,
-                "retries": c.retries,
-                "simulated": c.simulated,
-            },
-        )
+class Ledger:
+    """The LLM calls of the steps stored in one transaction (run row locked):
+    each step's tokens and cost set and its llm.call events appended as it is
+    added; the call rows inserted together, the run's totals saved and the
+    team charged once, by `flush`."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.rows: list[LLMCallRecord] = []
+        self.charged = Decimal(0)
+
+    def add(self, step: Step, calls: list[LLMCall]) -> None:
+        if not calls:
+            return
+        run = self.run
+        self.rows += [
+            LLMCallRecord(
+                team_id=run.team_id,
+                run=run,
+                step=step,
+                provider=c.provider,
+                model=c.model,
+                tokens_in=c.tokens_in,
+                tokens_out=c.tokens_out,
+                cost_usd=c.cost_usd,
+                ttft_ms=c.ttft_ms,
+                latency_ms=c.latency_ms,
+                retries=c.retries,
+                simulated=c.simulated,
+            )
+            for c in calls
+        ]
+        priced = [c.cost_usd for c in calls if c.cost_usd is not None]
+        step.tokens_in = sum(c.tokens_in for c in calls)
+        step.tokens_out = sum(c.tokens_out for c in calls)
+        step.cost_usd = sum(priced, Decimal(0)) if priced else None
+        step.provider = calls[-1].provider
+        step.model = calls[-1].model
+        step.ttft_ms = calls[0].ttft_ms
+        run.tokens_in += step.tokens_in
+        run.tokens_out += step.tokens_out
+        run.cost_usd += sum(priced, Decimal(0))
+        run.unpriced_calls += len(calls) - len(priced)
+        self.charged += sum(priced, Decimal(0))
+        for c in calls:
+            append_event(
+                run,
+                EventType.LLM_CALL,
+                _ids(step)
+                | {
+                    "provider": c.provider,
+                    "model": c.model,
+                    "tokens_in": c.tokens_in,
+                    "tokens_out": c.tokens_out,
+                    "cost_usd": str(c.cost_usd) if c.cost_usd is not None else None,
+                    "ttft_ms": c.ttft_ms,
+                    "latency_ms": c.latency_ms,
+                    "retries": c.retries,
+                    "simulated": c.simulated,
+                },
+            )
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        LLMCallRecord.objects.bulk_create(self.rows)
+        self.run.save(update_fields=["tokens_in", "tokens_out", "cost_usd", "unpriced_calls"])
+        quotas.charge(self.run.team_id, self.charged)
+        self.rows, self.charged = [], Decimal(0)
 
 
 def start_child(
