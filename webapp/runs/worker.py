@@ -39,7 +39,7 @@ from orchestration.nodes import get_node_type
 from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, WaitForChild
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
-from webapp.runs import groupcommit, quotas, runner
+from webapp.runs import bulk, groupcommit, quotas, runner
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
     RunNext,
@@ -145,7 +145,22 @@ def execute(step_id: int, worker: str, item: bool = False) -> None:
 
 
 def node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
-    """The node type and parsed config a step executes (a map item runs the body)."""
+    """The node type and parsed config a step executes (a map item runs the
+    body), parsed once per graph and node (graphs are immutable, configs are
+    read only)."""
+    key = (id(graph), step.node_id, step.item is not None)
+    found = _nodes.get(key)
+    if found is None or found[0] is not graph:
+        if len(_nodes) > 4096:
+            _nodes.clear()
+        found = _nodes[key] = (graph, *_node_for(graph, step))
+    return found[1], found[2]
+
+
+_nodes: dict[tuple[int, str, bool], tuple[Graph, type[NodeType], NodeConfig]] = {}
+
+
+def _node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
     node = graph.node(step.node_id)
     if step.item is not None:
         body = node.config.get("body") or {}
@@ -294,7 +309,7 @@ def _claim_run_items(
         fields: list[str] = []
         for step in steps:
             fields = _lease(step, workers[step.pk])
-        Step.objects.bulk_update(steps, fields)
+        bulk.update_rows(Step, steps, fields)
         with batched(run):
             return {step.pk: attempt_for(run, step, workers[step.pk]) for step in steps}
 
@@ -429,37 +444,32 @@ def _store(run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, ledger:
     if run.status in RUN_TERMINAL or outcome.status == "lost":
         step.status = StepStatus.CANCELLED
         step.error = outcome.error or "cancelled"
-        _save(step, payload)
+        ledger.save(step, payload)
         append_event(run, EventType.STEP_CANCELLED, _ids(step))
         return _NOTHING
     if outcome.status == "waiting":
         step.status = StepStatus.WAITING
         step.child_run_id = outcome.child_run_id
         step.finished_at = None
-        _save(step, payload)
+        ledger.save(step, payload)
         return _NOTHING
     if outcome.status == "succeeded":
         step.status = StepStatus.SUCCEEDED
         payload["outputs"] = outcome.outputs
-        _save(step, payload)
+        ledger.save(step, payload)
         append_event(run, EventType.STEP_SUCCEEDED, _ids(step) | metrics(step))
         return _ITEM_DONE if step.item is not None else _PLAN
     step.error = outcome.error
     if outcome.retryable and step.attempt < attempt.config.max_attempts:
-        _save(step, payload)
+        ledger.save(step, payload)
         retry(run, step, attempt.config, outcome.error)
         return _NOTHING
     step.status = StepStatus.FAILED
-    _save(step, payload)
+    ledger.save(step, payload)
     append_event(
         run, EventType.STEP_FAILED, _ids(step) | {"error": step.error, "will_retry": False}
     )
     return _PLAN
-
-
-def _save(step: Step, payload: dict[str, Any]) -> None:
-    step.save()
-    StepPayload.objects.filter(step=step).update(**payload)
 
 
 def _map_needs_planning(run: Run, item: Step) -> bool:
@@ -522,16 +532,39 @@ def retry(run: Run, step: Step, config: NodeConfig, error: str) -> Step:
     return new
 
 
+# The Step fields an outcome sets (_store, Ledger.add).
+OUTCOME_FIELDS = [
+    "status",
+    "finished_at",
+    "latency_ms",
+    "lease_token",
+    "error",
+    "child_run",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "provider",
+    "model",
+    "ttft_ms",
+]
+
+
 class Ledger:
-    """The LLM calls of the steps stored in one transaction (run row locked):
-    each step's tokens and cost set and its llm.call events appended as it is
-    added; the call rows inserted together, the run's totals saved and the
-    team charged once, by `flush`."""
+    """What the outcomes stored in one transaction (run row locked) write: each
+    step's tokens and cost are set and its llm.call events appended as it is
+    added; `flush` then writes the steps' outcome fields and payloads (one
+    statement each), inserts the call rows together, saves the run's totals and
+    charges the team once."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.rows: list[LLMCallRecord] = []
         self.charged = Decimal(0)
+        self.saves: list[tuple[Step, dict[str, Any]]] = []
+
+    def save(self, step: Step, payload: dict[str, Any]) -> None:
+        """Write `step`'s outcome fields and `payload` (StepPayload fields) at flush."""
+        self.saves.append((step, payload))
 
     def add(self, step: Step, calls: list[LLMCall]) -> None:
         if not calls:
@@ -585,6 +618,15 @@ class Ledger:
             )
 
     def flush(self) -> None:
+        if self.saves:
+            bulk.update_rows(Step, [step for step, _ in self.saves], OUTCOME_FIELDS)
+            by_fields: dict[tuple[str, ...], list[StepPayload]] = {}
+            for step, payload in self.saves:
+                row = StepPayload(step_id=step.pk, **payload)
+                by_fields.setdefault(tuple(sorted(payload)), []).append(row)
+            for fields, rows in by_fields.items():
+                bulk.update_rows(StepPayload, rows, list(fields))
+            self.saves = []
         if not self.rows:
             return
         LLMCallRecord.objects.bulk_create(self.rows)
