@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -256,7 +257,10 @@ def measure(
         from bench import trace
 
         measured.trace = trace.summary(probes, since)
-        shutil.rmtree(probes, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP_TRACE"):
+            shutil.rmtree(probes, ignore_errors=True)
+        else:
+            print(f"trace kept in {probes}")
     return measured
 
 

@@ -45,3 +45,11 @@ if os.environ.get("BENCH_TRACE"):  # diagnostics: see bench/trace.py
     from bench import trace
 
     trace.install(os.environ["BENCH_TRACE"])
+
+
+@shared_task(name="bench.hold", ignore_result=True, acks_late=True)
+def hold(key: str, seconds: float) -> None:
+    """Push the time it started to `key`, then sleep `seconds` (holds a pool
+    slot as an LLM call would: how fast a worker takes messages in)."""
+    _signal(key)
+    time.sleep(seconds)

@@ -90,6 +90,7 @@ def install(directory: str) -> None:
         (worker, "record_item", "record", 0),
         (worker, "claim_items", "group-claim", None),  # one batch of the committer
         (worker, "record_items", "group-record", None),
+        (worker, "execute_items", "execute-items", None),  # one chunk delivery
         (worker, "advance", "advance", None),
         (events, "publish", "publish", None),  # one event per call (older engine)
         (events, "publish_many", "publish", None),  # a transaction's events per call

@@ -248,6 +248,9 @@ RUN_MAX_STEPS = env_int("RUN_MAX_STEPS", 100_000)
 # its own queue without a broker round trip, up to this many steps per delivery;
 # 1 turns it off (every step then goes through the broker).
 RUNNEXT_MAX = max(1, env_int("RUNNEXT_MAX", 100))
+# Map items dispatched together are sent this many to a Celery message
+# (engine.send_items; 1 = one message per item). Retries and re-sends go alone.
+MAP_ITEMS_PER_MESSAGE = max(1, env_int("MAP_ITEMS_PER_MESSAGE", 25))
 # Concurrent top-level runs per team unless its quota says otherwise (0 = no
 # limit); extra runs wait queued (webapp/runs/quotas.py).
 TEAM_MAX_CONCURRENT_RUNS = env_int("TEAM_MAX_CONCURRENT_RUNS", 20)

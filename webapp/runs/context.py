@@ -39,6 +39,7 @@ class WorkerContext:
     logs: list[dict[str, Any]] = field(default_factory=list)
     text_parts: list[str] = field(default_factory=list)
     _pending: list[str] = field(default_factory=list)
+    _flush_timer: asyncio.TimerHandle | None = None
     _providers: dict[str, Provider] = field(default_factory=dict)
 
     def provider(self, name: str) -> Provider:
@@ -54,8 +55,17 @@ class WorkerContext:
         return self._providers[name]
 
     def emit_token(self, text: str) -> None:
+        """Keep `text`; publish it with the other tokens of the next TOKEN_FLUSH_S
+        (one timer per step while tokens flow, none otherwise)."""
         self.text_parts.append(text)
         self._pending.append(text)
+        if self._flush_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on a loop: publish now
+                self._flush()
+                return
+            self._flush_timer = loop.call_later(TOKEN_FLUSH_S, self._flush)
 
     def log(self, message: str, level: str = "info") -> None:
         self.logs.append({"ts": time.time(), "level": level, "message": message})
@@ -71,18 +81,17 @@ class WorkerContext:
         child_id = await asyncio.to_thread(self.start_child, workflow, version, inputs)
         raise WaitForChild(str(child_id))
 
-    async def stream_tokens(self) -> None:
-        """Publish coalesced token deltas to the run's group until cancelled,
-        through the process's event publisher (events.publish_tokens: no
-        channel-layer connection per step, and in order with the run's events)."""
-        try:
-            while True:
-                await asyncio.sleep(TOKEN_FLUSH_S)
-                self._flush()
-        finally:
-            self._flush()
+    def finish_tokens(self) -> None:
+        """Publish the tokens not yet sent (the step is over)."""
+        self._flush()
 
     def _flush(self) -> None:
+        """Publish the pending tokens through the process's event publisher
+        (events.publish_tokens: in order with the run's events, no channel-layer
+        connection per step)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if not self._pending:
             return
         chunk, self._pending = "".join(self._pending), []

@@ -270,6 +270,19 @@ def send_step(
     )
 
 
+def send_items(chunks: list[list[int]], queue: str, team_id: int) -> None:
+    """Send map items to the team's shard of `queue`, one message per chunk of
+    up to MAP_ITEMS_PER_MESSAGE step ids (tasks.execute_items): Celery with
+    Redis takes each message in at a few hundred a second per worker, which for
+    a large map cost more than the items' calls (docs/benchmarks.md, B2)."""
+    from webapp.celery import shard_queue
+    from webapp.runs.tasks import execute_items
+
+    target = shard_queue(queue, team_id)
+    for chunk in chunks:
+        execute_items.apply_async(args=(chunk,), queue=target)
+
+
 def _expand_map(run: Run, expand: ExpandMap) -> None:
     parent = _create_step(
         run,
@@ -327,7 +340,13 @@ def _dispatch(run: Run, dispatch: DispatchMapItems) -> None:
         step.queued_at = now
     Step.objects.bulk_update(pending, ["status", "queued_at"])
     for step in pending:
-        _enqueue(run, step)
+        append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
+    if not pending:
+        return
+    size = settings.MAP_ITEMS_PER_MESSAGE
+    chunks = [[s.pk for s in pending[i : i + size]] for i in range(0, len(pending), size)]
+    queue, team_id = pending[0].queue, run.team_id
+    transaction.on_commit(lambda: send_items(chunks, queue, team_id))
 
 
 def _finish_map(run: Run, finish: FinishMap) -> None:

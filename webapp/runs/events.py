@@ -2,7 +2,8 @@
 
 Every state change of a run appends an event with the run row locked, so `seq`
 is gap-free per run. After commit, the event goes to the channel layer groups
-`run.<id>` and `team.<id>`; a browser that misses one replays from Postgres.
+`run.<id>` and, for run-level events (run.*), `team.<id>`; a browser that
+misses one replays from Postgres.
 """
 
 from __future__ import annotations
@@ -126,17 +127,20 @@ def _write(run: Run, events: list[RunEvent], steps_created: int) -> None:
             "payload": event.payload,
             "ts": event.ts.isoformat(),
         }
-        _queue_for_commit(message, run.pk, run.team_id)
+        # The team's group (ws/team/: the runs list) gets the run's own
+        # events only; step events would double the publishing of a big map.
+        team = run.team_id if event.type.startswith("run.") else None
+        _queue_for_commit(message, run.pk, team)
 
 
 _pending = threading.local()
 
 
-def _queue_for_commit(message: dict[str, Any], run_id: int, team_id: int) -> None:
+def _queue_for_commit(message: dict[str, Any], run_id: int, team_id: int | None) -> None:
     """Collect this transaction's messages; publish them together after commit
     (one channel-layer connection per transaction, not one per event). A batch
     whose transaction rolled back is dropped with it."""
-    batch: list[tuple[dict[str, Any], int, int]] | None = getattr(_pending, "batch", None)
+    batch: list[tuple[dict[str, Any], int, int | None]] | None = getattr(_pending, "batch", None)
     flush = getattr(_pending, "flush", None)
     registered = any(entry[1] is flush for entry in connection.run_on_commit)
     if batch is None or not registered or not connection.in_atomic_block:
@@ -154,7 +158,7 @@ def _queue_for_commit(message: dict[str, Any], run_id: int, team_id: int) -> Non
     batch.append((message, run_id, team_id))
 
 
-def publish_many(batch: list[tuple[dict[str, Any], int, int]]) -> None:
+def publish_many(batch: list[tuple[dict[str, Any], int, int | None]]) -> None:
     """Hand each (message, run id, team id) to this process's publisher, which
     sends it to the run's and the team's groups in order; returns at once and
     never raises (a lost message is recovered by replay from Postgres)."""

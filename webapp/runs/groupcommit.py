@@ -68,9 +68,14 @@ class Committer:
 
     def submit(self, kind: str, *args: Any) -> Any:
         """Queue one operation and wait for its result (re-raises its error)."""
+        return self.enqueue(kind, *args).result()
+
+    def enqueue(self, kind: str, *args: Any) -> Future[Any]:
+        """Queue one operation; returns the future of its result (to wait on
+        from a thread, or from an event loop with asyncio.wrap_future)."""
         op = _Op(kind, args)
         self.queue.put(op)
-        return op.future.result()
+        return op.future
 
     def _run(self) -> None:
         while True:

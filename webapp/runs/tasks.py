@@ -27,6 +27,17 @@ def execute_step(self: Task, step_id: int, item: bool = False) -> None:
         raise self.retry(exc=exc, countdown=delay, max_retries=20) from exc
 
 
+@shared_task(bind=True, name="runs.execute_items", acks_late=True, reject_on_worker_lost=True)
+def execute_items(self: Task, step_ids: list[int]) -> None:
+    """Execute a chunk of map items (ids only; see worker.execute_items); a
+    database error re-sends the message as execute_step does."""
+    try:
+        worker.execute_items(step_ids, self.request.hostname or "unknown")
+    except OperationalError as exc:
+        delay = random.uniform(0.5, 2.0)  # noqa: S311 (jitter, not security)
+        raise self.retry(exc=exc, countdown=delay, max_retries=20) from exc
+
+
 @shared_task(name="runs.reap")
 def reap() -> dict[str, int]:
     """Periodic: re-queue steps whose lease expired, re-send stale queued steps,

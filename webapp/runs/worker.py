@@ -247,6 +247,37 @@ def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
     )
 
 
+def execute_items(step_ids: list[int], worker: str) -> None:
+    """Run one delivery of a chunk of map items (engine.send_items): claim them
+    together, run them concurrently (on the process's shared loop for io), and
+    record each as it ends, through the group committer. The message is
+    acknowledged when all are recorded; if the worker dies first, it is
+    delivered again, and the items already recorded or running are skipped
+    (their claims find them no longer queued; a running one's lease expires
+    and the reaper re-queues it alone)."""
+    try:
+        committer = _committer()
+        futures = [committer.enqueue("claim", step_id, worker) for step_id in step_ids]
+        attempts = [a for a in (f.result() for f in futures) if a is not None]
+        if attempts:
+            runner.run(_run_items(attempts), shared=attempts[0].queue != "cpu")
+    finally:
+        connection.close()
+
+
+async def _run_items(attempts: list[Attempt]) -> None:
+    await asyncio.gather(*(_run_item(attempt) for attempt in attempts))
+
+
+async def _run_item(attempt: Attempt) -> None:
+    if attempt.budget_exhausted:  # the team's budget is spent: an LLM step does not start
+        outcome = StepOutcome("failed", error=attempt.budget_exhausted, retryable=False)
+    else:
+        outcome = await run_attempt(attempt)
+    record = _committer().enqueue("record", attempt.step_id, attempt, outcome)
+    await asyncio.wrap_future(record)
+
+
 def claim_item(step_id: int, worker: str) -> Attempt | None:
     """`claim` for a map item, batched with other items' claims in this process
     (groupcommit.py). Returns None as `claim` does."""
@@ -319,7 +350,6 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
     (cancellation, budget, lease renewal: supervisor.py)."""
     node = attempt.node_type(attempt.config)
     task = asyncio.create_task(node.run(attempt.context, attempt.inputs))
-    tokens = asyncio.create_task(attempt.context.stream_tokens())
     watched = Watched(
         attempt.step_id,
         attempt.run_id,
@@ -353,8 +383,7 @@ async def run_attempt(attempt: Attempt) -> StepOutcome:
         return StepOutcome("failed", error=f"{type(exc).__name__}: {exc}", retryable=True)
     finally:
         watcher.unwatch(watched)
-        tokens.cancel()
-        await asyncio.gather(tokens, return_exceptions=True)
+        attempt.context.finish_tokens()
 
 
 def record(

@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from orchestration.events import EventType
 from tests.conftest import Personas
 from tests.webapp.monitoring.helpers import add_events, communicator, make_run, receive_until
 from webapp.runs.events import run_group
@@ -239,11 +240,13 @@ def test_team_stream_carries_only_the_current_teams_runs(personas: Personas) -> 
             assert connected
             await comm.send_json_to({"type": "resume", "after_seq": 0})
             assert (await comm.receive_json_from(timeout=5))["type"] == "replayed"
-        await database_sync_to_async(add_events)(run_a, 1)
+        await database_sync_to_async(add_events)(run_a, 1, EventType.RUN_STARTED)
         message = await comm_a.receive_json_from(timeout=5)
         assert (message["type"], message["run_id"], message["seq"]) == ("event", run_a.pk, 1)
         assert await comm_b.receive_nothing(timeout=0.3)
-        await database_sync_to_async(add_events)(run_b, 1)
+        await database_sync_to_async(add_events)(run_a, 1)  # a step's event: run page only
+        assert await comm_a.receive_nothing(timeout=0.3)
+        await database_sync_to_async(add_events)(run_b, 1, EventType.RUN_STARTED)
         assert (await comm_b.receive_json_from(timeout=5))["run_id"] == run_b.pk
         assert await comm_a.receive_nothing(timeout=0.3)
         for comm in (comm_a, comm_b):

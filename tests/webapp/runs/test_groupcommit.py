@@ -212,3 +212,30 @@ def test_a_failed_round_hands_its_error_to_every_operation_in_it() -> None:
         thread.join(10)
     assert isinstance(results[0], RuntimeError)
     assert committer.submit("claim", 8, "w") == "attempt 8"  # the committer lives on
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_consumer")
+def test_a_chunk_delivery_runs_its_items_and_a_second_delivery_runs_none(
+    personas: Personas,
+) -> None:
+    run, queued = started_map(personas, [str(i) for i in range(7)], concurrency=4)
+    assert len(queued) == 4
+    worker.execute_items(queued, "w1")
+    done = Step.objects.filter(pk__in=queued)
+    assert set(done.values_list("status", flat=True)) == {StepStatus.SUCCEEDED}
+    finished = dict(done.values_list("pk", "finished_at"))
+    worker.execute_items(queued, "w2")  # redelivered: nothing runs again
+    assert dict(done.values_list("pk", "finished_at")) == finished
+    assert set(done.values_list("worker", flat=True)) == {"w1"}
+    rest = list(
+        Step.objects.filter(run=run, item__isnull=False, status=StepStatus.QUEUED)
+        .order_by("item")
+        .values_list("pk", flat=True)
+    )
+    assert len(rest) == 3  # the freed slots went to the pending items
+    worker.execute_items(rest, "w1")
+    finish(run)
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"result": [f"<{i}>" for i in range(7)]}
+    assert_gap_free(run)
