@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 QUORUM_HOST ?= 127.0.0.1
 QUORUM_PORT ?= 8000
 QUORUM_IO_CONCURRENCY ?= 200
+QUORUM_IO_PROCESSES ?= 2
 QUORUM_CPU_CONCURRENCY ?= 2
 QUORUM_SIMULATOR_PORT ?= 8765
 QUORUM_SIMULATOR_LATENCY_MS ?= 400
@@ -42,7 +43,7 @@ run: $(VENV)/.installed-run
 	@mkdir -p .state
 	@$(PY) manage.py bootstrap --url http://$(QUORUM_HOST):$(QUORUM_PORT)/
 	@echo "Starting web, workers (io, cpu), beat and the Simulator LLM. Ctrl-C stops them all."
-	@exec $(VENV)/bin/honcho start --procfile Procfile
+	@exec $(VENV)/bin/honcho start --procfile Procfile --concurrency worker-io=$(QUORUM_IO_PROCESSES)
 
 demo-password: export DEBUG ?= 1
 demo-password: $(VENV)/.installed-run

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 MAP_LIMIT = 1000  # MapConfig.max_concurrency's upper bound
 CPU_CONCURRENCY = 2  # QUORUM_CPU_CONCURRENCY in the Makefile
+IO_PROCESSES = 2  # QUORUM_IO_PROCESSES in the Makefile
 POOLS = {"threads", "prefork", "gevent", "eventlet", "solo"}
 
 
@@ -198,6 +199,7 @@ def measure(
     worker_env: dict[str, str],
     trace_workers: bool = False,
     max_rss_gib: float = 8.0,
+    io_processes: int = IO_PROCESSES,
 ) -> Measured:
     """Start fresh workers with this io pool, warm up, run the map over N, check."""
     measured = Measured(f"{pool}:{concurrency}", n, "not run")
@@ -217,6 +219,8 @@ def measure(
     with harness.Services() as services:
         services.start_worker("cpu", "prefork", CPU_CONCURRENCY, extra_env=env)
         io_worker = services.start_worker("io", pool, concurrency, extra_env=env)
+        for _ in range(io_processes - 1):  # as `make run` starts QUORUM_IO_PROCESSES of them
+            services.start_worker("io", pool, concurrency, extra_env=env)
         services.start_beat()
         log_path = io_worker.log.name
         warm_run = harness.start_and_wait(
@@ -309,6 +313,13 @@ def main(argv: list[str] | None = None) -> None:
         default=200,
         help="concurrency of the threads pool when --pools is not given (default 200)",
     )
+    parser.add_argument(
+        "--io-processes",
+        type=int,
+        default=IO_PROCESSES,
+        help=f"io worker processes, each with the --pools pool (default {IO_PROCESSES}, "
+        "as make run)",
+    )
     parser.add_argument("--latency-ms", type=int, default=1000, help="fake LLM latency")
     parser.add_argument("--timeout", type=float, default=900.0, help="per engine run (s)")
     parser.add_argument(
@@ -369,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
                     worker_env,
                     args.trace,
                     args.max_rss_gib,
+                    args.io_processes,
                 )
                 details.append(measured)
                 ratio = (
