@@ -73,8 +73,9 @@ PICK_NODE = """(() => {
   }
   return best;
 })()"""
-NODE_TRANSFORM = (
-    "(id) => document.querySelector(`.react-flow__node[data-id='${id}']`).style.transform"
+NODE_BOX = (
+    "(id) => document.querySelector(`.react-flow__node[data-id='${id}']`)"
+    ".getBoundingClientRect().toJSON()"
 )
 
 
@@ -214,9 +215,9 @@ def measure(page: Any, url: str) -> dict[str, Any]:
     # (Until 2026-11 this took node n/2, which the pan had moved out of the
     # canvas: the "drag" pressed on the page beside the canvas and moved no node.)
     pick = page.evaluate(PICK_NODE)
-    moved_from = page.evaluate(NODE_TRANSFORM, pick["id"])
+    moved_from = page.evaluate(NODE_BOX, pick["id"])
     result["drag"] = _gesture(page, pick["x"], pick["y"], 200, 120)
-    if page.evaluate(NODE_TRANSFORM, pick["id"]) == moved_from:
+    if page.evaluate(NODE_BOX, pick["id"]) == moved_from:
         raise SystemExit(f"the drag did not move node {pick['id']}")
     return result
 

@@ -1,7 +1,7 @@
 // The workflow editor: canvas, palette, settings, problems, autosave,
 // publish, test run. State lives here; pure logic is in graph.js,
 // schemaForm.js, history.js and runState.js.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
   Controls,
@@ -55,7 +55,37 @@ function freeSpot(nodes, start) {
   return at;
 }
 
+/** `next`, or `prev` when it lists the same problems: an unchanged result (the
+ *  usual one after a drag) then re-renders none of the nodes (B4). */
+function sameProblems(prev, next) {
+  return JSON.stringify(prev) === JSON.stringify(next) ? prev : next;
+}
+
 const strip = (items) => items.map(({ selected, dragging, measured, ...rest }) => rest);
+
+/** The problems under the canvas; memoised: unchanged on a drag frame. */
+const ProblemList = memo(function ProblemList({ problems, onFocus }) {
+  return (
+    <section className="q-problems" aria-label="Problems">
+      <h2>
+        Problems <span className="badge">{problems.length}</span>
+      </h2>
+      {problems.length === 0 ? (
+        <p className="empty">No problems: this draft can be published.</p>
+      ) : (
+        <ul>
+          {problems.map((p, i) => (
+            <li key={i} className={`problem-${p.severity || "error"}`}>
+              <button type="button" className="link-button" onClick={() => p.node_id && onFocus(p.node_id)} disabled={!p.node_id}>
+                <span className="problem-code">{p.severity === "warning" ? "warning" : "error"}</span> {p.message}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+});
 
 function EditorInner({ config, catalogue, models, workflow: initial }) {
   const flow = useReactFlow();
@@ -216,9 +246,9 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
     const seq = ++validateSeq.current;
     try {
       const result = await api("POST", `/workflows/${config.workflowId}/validate`, { graph: graph() });
-      if (seq === validateSeq.current) setProblems(result.problems);
+      if (seq === validateSeq.current) setProblems((prev) => sameProblems(prev, result.problems));
     } catch (error) {
-      if (seq === validateSeq.current) setProblems(problemsOf(error));
+      if (seq === validateSeq.current) setProblems((prev) => sameProblems(prev, problemsOf(error)));
     }
   }, [config.workflowId, graph]);
 
@@ -588,7 +618,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
         )}
         {run && <RunStatus run={run} transport={transport} onClose={() => { if (stopRun.current) stopRun.current(); setRun(null); }} />}
         <div className="q-body">
-          <Palette nodeTypes={catalogue.node_types} onAdd={(t) => addNode(t)} disabled={readOnly} />
+          <Palette nodeTypes={catalogue.node_types} onAdd={addNode} disabled={readOnly} />
           <div className="q-canvas" ref={wrapper} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }} onDrop={onDrop}>
             <ReactFlow
               nodes={nodes}
@@ -648,24 +678,7 @@ function EditorInner({ config, catalogue, models, workflow: initial }) {
             )}
           </div>
         </div>
-        <section className="q-problems" aria-label="Problems">
-          <h2>
-            Problems <span className="badge">{problems.length}</span>
-          </h2>
-          {problems.length === 0 ? (
-            <p className="empty">No problems: this draft can be published.</p>
-          ) : (
-            <ul>
-              {problems.map((p, i) => (
-                <li key={i} className={`problem-${p.severity || "error"}`}>
-                  <button type="button" className="link-button" onClick={() => p.node_id && focusNode(p.node_id)} disabled={!p.node_id}>
-                    <span className="problem-code">{p.severity === "warning" ? "warning" : "error"}</span> {p.message}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          )}
-        </section>
+        <ProblemList problems={problems} onFocus={focusNode} />
         {showHelp && <Shortcuts onClose={() => setShowHelp(false)} />}
       </div>
     </DecorContext.Provider>

@@ -1,10 +1,10 @@
 // Node types grouped by category and searchable. Drag one onto the canvas, or
 // click it to add it in the middle of the view.
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 
 export const DRAG_TYPE = "application/x-quorum-node-type";
 
-export default function Palette({ nodeTypes, onAdd, disabled }) {
+function Palette({ nodeTypes, onAdd, disabled }) {
   const [query, setQuery] = useState("");
   const groups = useMemo(() => {
     const q = query.trim().toLowerCase();
@@ -47,3 +47,6 @@ export default function Palette({ nodeTypes, onAdd, disabled }) {
     </aside>
   );
 }
+
+// Memoised: the editor re-renders on every drag frame; the palette need not.
+export default memo(Palette);
