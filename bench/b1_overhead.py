@@ -192,7 +192,9 @@ def profile_hops(version: WorkflowVersion, nodes: int, repeats: int, top: int) -
     phase: list[str] = ["other"]
     active = [False]  # measure only while executing the steps of a measured run
 
-    def send_step(step_id: int, queue: str, team_id: int, countdown_s: float = 0.0) -> None:
+    def send_step(
+        step_id: int, queue: str, team_id: int, countdown_s: float = 0.0, *, item: bool = False
+    ) -> None:
         pending.append(step_id)
 
     def timing(label: str) -> Callable[[Any], Any]:
