@@ -12,8 +12,8 @@ connection and does not compete for the GIL, so the pool's concurrency (the
 steps in flight per process) can be raised to the number of calls the process
 should keep open (QUORUM_IO_CONCURRENCY).
 
-cpu steps keep `asyncio.run` in their own process (prefork): a CPU-bound node
-on a shared loop would stall every call in flight.
+cpu steps run on a loop of their own thread, in their own process (prefork): a
+CPU-bound node on a shared loop would stall every call in flight.
 
 Measured choice (B2, docs/benchmarks.md): Celery's threads pool with this
 runner, against threads with a loop per step, prefork and gevent (which cannot
@@ -65,9 +65,18 @@ def runner() -> Runner:
     return current
 
 
+_local = threading.local()
+
+
 def run(coro: Coroutine[Any, Any, T], *, shared: bool) -> T:
     """Run `coro` to completion: on the process's shared loop (`shared`, io
-    steps) or on a new loop in the calling thread (cpu steps)."""
+    steps) or on the calling thread's own loop (cpu steps), kept for the
+    thread's next step (a new loop per step cost ~0.5 ms: its selector and
+    self-pipe, B1 in docs/benchmarks.md)."""
     if shared:
         return runner().run(coro)
-    return asyncio.run(coro)
+    own: asyncio.Runner | None = getattr(_local, "runner", None)
+    if own is None or getattr(_local, "pid", None) != os.getpid():
+        own = _local.runner = asyncio.Runner()
+        _local.pid = os.getpid()
+    return own.run(coro)
