@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from orchestration.events import EventType
 from webapp.runs.models import Run, RunEvent
+from webapp.runs.perprocess import PerProcess
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,8 @@ def publish_tokens(run_id: int, message: dict[str, Any]) -> None:
 def drain(timeout_s: float = 5.0) -> bool:
     """Wait until everything submitted so far has been sent (or dropped).
     Returns False on timeout. For process exit and tests."""
-    publisher = _current
-    return True if publisher is None or publisher.pid != os.getpid() else publisher.drain(timeout_s)
+    publisher = _publishers.peek()
+    return True if publisher is None else publisher.drain(timeout_s)
 
 
 class _Publisher:
@@ -221,20 +222,17 @@ class _Publisher:
                     item.set()
 
 
-_current: _Publisher | None = None
-_lock = threading.Lock()
+def _new_publisher() -> _Publisher:
+    publisher = _Publisher()
+    atexit.register(publisher.drain, 2.0)
+    return publisher
+
+
+_publishers = PerProcess(_new_publisher)
 
 
 def _publisher() -> _Publisher:
-    global _current
-    publisher = _current
-    if publisher is None or publisher.pid != os.getpid() or not publisher.thread.is_alive():
-        with _lock:  # none yet, inherited by fork, or (should never happen) died
-            if _current is None or _current.pid != os.getpid() or not _current.thread.is_alive():
-                _current = _Publisher()
-                atexit.register(_current.drain, 2.0)
-            publisher = _current
-    return publisher
+    return _publishers.get()
 
 
 async def _send(layer: Any, batch: list[tuple[dict[str, Any], int, int | None]]) -> None:

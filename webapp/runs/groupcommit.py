@@ -36,6 +36,8 @@ from typing import Any
 
 from django.db import close_old_connections, connection
 
+from webapp.runs.perprocess import PerProcess
+
 log = logging.getLogger(__name__)
 MAX_BATCH = 500  # operations taken per round; the rest wait for the next
 
@@ -123,20 +125,15 @@ def by_run(pairs: list[tuple[int, Any]]) -> dict[int, list[Any]]:
     return dict(sorted(groups.items()))
 
 
-_current: Committer | None = None
-_lock = threading.Lock()
+_committers: dict[tuple[Any, Any], PerProcess[Committer]] = {}
 
 
 def committer(
     claim_many: Callable[[list[tuple[Any, ...]]], dict[int, Any]],
     record_many: Callable[[list[tuple[Any, ...]]], None],
 ) -> Committer:
-    """This process's committer (a new one after a fork)."""
-    global _current
-    current = _current
-    if current is None or current.pid != os.getpid() or not current.thread.is_alive():
-        with _lock:
-            if _current is None or _current.pid != os.getpid() or not _current.thread.is_alive():
-                _current = Committer(claim_many, record_many)
-            current = _current
-    return current
+    """This process's committer for these batch functions (a new one after a fork)."""
+    key = (claim_many, record_many)
+    if key not in _committers:
+        _committers.setdefault(key, PerProcess(lambda: Committer(claim_many, record_many)))
+    return _committers[key].get()

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from webapp.runs.perprocess import PerProcess
+
 T = TypeVar("T")
 
 
@@ -49,20 +51,12 @@ class Runner:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
 
-_current: Runner | None = None
-_lock = threading.Lock()
+_runner = PerProcess(Runner)
 
 
 def runner() -> Runner:
     """This process's runner (a new one after a fork)."""
-    global _current
-    current = _current
-    if current is None or current.pid != os.getpid() or not current.thread.is_alive():
-        with _lock:
-            if _current is None or _current.pid != os.getpid() or not _current.thread.is_alive():
-                _current = Runner()
-            current = _current
-    return current
+    return _runner.get()
 
 
 _local = threading.local()

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from webapp.runs import quotas
 from webapp.runs.models import RUN_TERMINAL, Run, Step, StepStatus
+from webapp.runs.perprocess import PerProcess
 
 log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.25
@@ -180,17 +181,9 @@ def renew_leases(watched: list[Watched]) -> set[int]:
         return {int(row[0]) for row in cursor.fetchall()}
 
 
-_current: Supervisor | None = None
-_lock = threading.Lock()
+_supervisor = PerProcess(Supervisor)
 
 
 def supervisor() -> Supervisor:
     """This process's supervisor (a new one after a fork)."""
-    global _current
-    current = _current
-    if current is None or current.pid != os.getpid() or not current.thread.is_alive():
-        with _lock:
-            if _current is None or _current.pid != os.getpid() or not _current.thread.is_alive():
-                _current = Supervisor()
-            current = _current
-    return current
+    return _supervisor.get()
