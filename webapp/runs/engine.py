@@ -32,6 +32,7 @@ from orchestration.planner import (
     StepRecord,
     plan,
 )
+from webapp.runs.bulk import insert_with_payload
 from webapp.runs.events import append_event, is_batched
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step, StepPayload, StepStatus
 
@@ -209,9 +210,12 @@ def _create_step(
         "queued_at": now if status == StepStatus.QUEUED else None,
         "finished_at": now if terminal else None,
     }
-    step = Step.objects.create(**(values | fields))
-    # Also cached as step.payload (run-next claims the step in this transaction).
-    StepPayload.objects.create(step=step, inputs=inputs or {}, upstream=upstream or [])
+    step = Step(**(values | fields))
+    # One statement for both rows; the payload is also cached as step.payload
+    # (run-next claims the step in this transaction).
+    payload = StepPayload(step=step, inputs=inputs or {}, upstream=upstream or [])
+    insert_with_payload(step, payload)
+    step.payload = payload
     count_created(run, 1)
     return step
 

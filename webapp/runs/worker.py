@@ -648,13 +648,13 @@ class Ledger:
 
     def flush(self) -> None:
         if self.saves:
-            bulk.update_rows(Step, [step for step, _ in self.saves], OUTCOME_FIELDS)
+            updates: list[bulk.Update] = [(Step, [step for step, _ in self.saves], OUTCOME_FIELDS)]
             by_fields: dict[tuple[str, ...], list[StepPayload]] = {}
             for step, payload in self.saves:
                 row = StepPayload(step_id=step.pk, **payload)
                 by_fields.setdefault(tuple(sorted(payload)), []).append(row)
-            for fields, rows in by_fields.items():
-                bulk.update_rows(StepPayload, rows, list(fields))
+            updates += [(StepPayload, rows, list(fields)) for fields, rows in by_fields.items()]
+            bulk.update_rows_together(updates)  # one statement
             self.saves = []
         if not self.rows:
             return
