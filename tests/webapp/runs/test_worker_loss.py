@@ -68,3 +68,50 @@ def test_sigkilled_worker_mid_step_run_completes_without_duplicates(
     assert list(dupes) == []
     assert run.outputs is not None
     assert run.outputs["result"].startswith("after: ")
+
+
+def test_sigkilled_worker_mid_map_items_every_item_recorded_once(
+    personas: Personas, fake_llm: str, celery_worker_process: WorkerPool
+) -> None:
+    """Map items travel several to a message (engine.send_items) and are claimed
+    together; a worker killed while running them loses none: their leases
+    expire, each is retried alone, and each is recorded exactly once."""
+    team = personas.team_a
+    simulator(team, fake_llm)
+    config = {"prompt": "[[fake:latency_ms=3000]] {{ item }}", "model": "sim-small"}
+    body = {"type": "llm", "config": config}
+    doc = graph(
+        [
+            node("in", "input", {"key": "items"}),
+            node("map", "map", {"body": body, "max_concurrency": 6}),
+            node("out", "output"),
+        ],
+        [edge("in", "out", "map", "items"), edge("map", "results", "out", "in")],
+        inputs={"type": "object", "properties": {"items": {"type": "array"}}},
+    )
+    version = publish(team, "victim map", doc)
+    celery_worker_process.stop()  # only the victim may pick the items up
+    victim = start_worker()
+    try:
+        run = do_start_run(version, {"items": [f"q{i}" for i in range(6)]})
+        deadline = time.monotonic() + 15
+        running = Step.objects.filter(run=run, item__isnull=False, status="running")
+        while running.count() < 6:
+            assert time.monotonic() < deadline, "the items never all started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        stop_worker(victim)
+    celery_worker_process.start()
+    run = wait_for(run, timeout_s=90, reap=True)
+    assert run.status == "succeeded", run.error
+    items = Step.objects.filter(run=run, item__isnull=False)
+    latest = items.filter(superseded=False)
+    assert sorted(latest.values_list("item", "status")) == [(i, "succeeded") for i in range(6)]
+    lost = items.filter(superseded=True)
+    assert lost.count() == 6  # every killed item was retried, alone
+    assert all("lease expired" in error for error in lost.values_list("error", flat=True))
+    assert run.outputs is not None
+    assert len(run.outputs["result"]) == 6
