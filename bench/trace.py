@@ -86,8 +86,6 @@ def install(directory: str) -> None:
         (worker, "execute", "execute", 0),
         (worker, "claim", "claim", 0),
         (worker, "record", "record", 0),
-        (worker, "claim_item", "claim", 0),  # a map item, through the group committer
-        (worker, "record_item", "record", 0),
         (worker, "claim_items", "group-claim", None),  # one batch of the committer
         (worker, "record_items", "group-record", None),
         (worker, "execute_items", "execute-items", None),  # one chunk delivery

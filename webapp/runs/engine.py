@@ -251,30 +251,27 @@ def _ids(step: Step) -> dict[str, Any]:
 def _enqueue(run: Run, step: Step, countdown_s: float = 0.0) -> None:
     """Record step.queued and send the task after commit (ids only: no secrets)."""
     append_event(run, EventType.STEP_QUEUED, _ids(step) | {"queue": step.queue})
-    item = step.item is not None
-    transaction.on_commit(
-        lambda: send_step(step.pk, step.queue, step.team_id, countdown_s, item=item)
-    )
+    transaction.on_commit(lambda: send_step(step.pk, step.queue, step.team_id, countdown_s))
 
 
 def send_step(
     step_id: int, queue: str, team_id: int, countdown_s: float = 0.0, *, item: bool = False
 ) -> None:
     """Send a step's task to the team's shard of `queue` ("io" or "cpu"; see
-    webapp.celery.shard_queue: fair round robin between teams). `item`: a map
-    item, claimed and recorded by the worker's group committer."""
+    webapp.celery.shard_queue: fair round robin between teams). A map `item`
+    goes as a chunk of one (send_items)."""
     from webapp.celery import shard_queue
     from webapp.runs.tasks import execute_step
 
+    if item:
+        send_items([[step_id]], queue, team_id, countdown_s)
+        return
     execute_step.apply_async(
-        args=(step_id,),
-        kwargs={"item": True} if item else None,
-        queue=shard_queue(queue, team_id),
-        countdown=countdown_s,
+        args=(step_id,), queue=shard_queue(queue, team_id), countdown=countdown_s
     )
 
 
-def send_items(chunks: list[list[int]], queue: str, team_id: int) -> None:
+def send_items(chunks: list[list[int]], queue: str, team_id: int, countdown_s: float = 0.0) -> None:
     """Send map items to the team's shard of `queue`, one message per chunk of
     up to MAP_ITEMS_PER_MESSAGE step ids (tasks.execute_items): Celery with
     Redis takes each message in at a few hundred a second per worker, which for
@@ -284,7 +281,7 @@ def send_items(chunks: list[list[int]], queue: str, team_id: int) -> None:
 
     target = shard_queue(queue, team_id)
     for chunk in chunks:
-        execute_items.apply_async(args=(chunk,), queue=target)
+        execute_items.apply_async(args=(chunk,), queue=target, countdown=countdown_s)
 
 
 def _expand_map(run: Run, expand: ExpandMap) -> None:

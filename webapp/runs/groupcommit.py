@@ -68,10 +68,6 @@ class Committer:
         self.thread = threading.Thread(target=self._run, name="quorum-groupcommit", daemon=True)
         self.thread.start()
 
-    def submit(self, kind: str, *args: Any) -> Any:
-        """Queue one operation and wait for its result (re-raises its error)."""
-        return self.enqueue(kind, *args).result()
-
     def enqueue(self, kind: str, *args: Any) -> Future[Any]:
         """Queue one operation; returns the future of its result (to wait on
         from a thread, or from an event loop with asyncio.wrap_future)."""

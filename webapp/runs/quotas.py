@@ -16,19 +16,17 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from webapp.runs.models import LLMCallRecord, Run, RunStatus, TeamQuota
+from webapp.runs.perprocess import redis_client
 
 WARNING_FRACTION = Decimal("0.8")
 ACTIVE = (RunStatus.RUNNING, RunStatus.WAITING)
@@ -224,30 +222,17 @@ def budget_key(team_id: int) -> str:
     return f"quorum:budget-exhausted:team:{team_id}"
 
 
-_clients: dict[tuple[int, str], Any] = {}
-
-
-def _redis() -> Any:
-    """This process's client for REDIS_URL (thread-safe, pooled connections: a
-    new client per call cost a connection and ~1 ms of CPU each time)."""
-    key = (os.getpid(), settings.REDIS_URL)
-    client = _clients.get(key)
-    if client is None:
-        client = _clients[key] = redis.Redis.from_url(settings.REDIS_URL)
-    return client
-
-
 def flag_budget_exhausted(team_id: int, message: str) -> None:
     """Tell every worker to stop the team's LLM steps, until the month ends."""
     seconds = int((_next_month(month_start()) - timezone.now()).total_seconds()) + 60
-    _redis().set(budget_key(team_id), message, ex=max(60, seconds))
+    redis_client().set(budget_key(team_id), message, ex=max(60, seconds))
 
 
 def clear_budget_flag(team_id: int) -> None:
-    _redis().delete(budget_key(team_id))
+    redis_client().delete(budget_key(team_id))
 
 
 def budget_exhausted(team_id: int) -> str | None:
     """The "budget exhausted" message when the team's budget flag is up, else None."""
-    value = _redis().get(budget_key(team_id))
+    value = redis_client().get(budget_key(team_id))
     return value.decode() if value else None

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from webapp.runs import quotas
 from webapp.runs.models import RUN_TERMINAL, Run, Step, StepStatus
-from webapp.runs.perprocess import PerProcess
+from webapp.runs.perprocess import PerProcess, redis_client
 
 log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.25
@@ -71,7 +71,6 @@ class Supervisor:
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self.watched: set[Watched] = set()
-        self.client = redis.Redis.from_url(settings.REDIS_URL)
         self.thread = threading.Thread(target=self._run, name="quorum-supervisor", daemon=True)
         self.thread.start()
 
@@ -122,7 +121,7 @@ class Supervisor:
         teams = sorted({w.team_id for w in watched if w.calls_providers})
         keys = [cancel_key(r) for r in runs] + [quotas.budget_key(t) for t in teams]
         try:
-            flags: list[Any] = self.client.mget(keys)
+            flags: list[Any] = redis_client().mget(keys)
         except redis.RedisError:
             log.warning("supervisor: could not read cancel and budget flags", exc_info=True)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from celery import Task, shared_task
 from django.db import OperationalError
@@ -11,31 +12,32 @@ from webapp.runs import reaper, worker
 
 
 @shared_task(bind=True, name="runs.execute_step", acks_late=True, reject_on_worker_lost=True)
-def execute_step(self: Task, step_id: int, item: bool = False) -> None:
-    """Execute one step attempt. The message carries only the step id (and
-    `item` for a map item: see worker.execute).
+def execute_step(self: Task, step_id: int) -> None:
+    """Execute one step attempt. The message carries only the step id.
 
     A database error (e.g. no pooled connection within DB_POOL_TIMEOUT) sends
     the message again after 0.5-2 s, up to 20 times, instead of leaving the step
     queued until the reaper re-sends it (STEP_REQUEUE_AFTER_S): a claim that
     failed claims again, and a record that failed finds its step no longer
     queued (the lease then expires and the step is retried as usual)."""
-    try:
-        worker.execute(step_id, self.request.hostname or "unknown", item)
-    except OperationalError as exc:
-        delay = random.uniform(0.5, 2.0)  # noqa: S311 (jitter, not security)
-        raise self.retry(exc=exc, countdown=delay, max_retries=20) from exc
+    _resend_on_database_error(self, lambda host: worker.execute(step_id, host))
 
 
 @shared_task(bind=True, name="runs.execute_items", acks_late=True, reject_on_worker_lost=True)
 def execute_items(self: Task, step_ids: list[int]) -> None:
     """Execute a chunk of map items (ids only; see worker.execute_items); a
     database error re-sends the message as execute_step does."""
+    _resend_on_database_error(self, lambda host: worker.execute_items(step_ids, host))
+
+
+def _resend_on_database_error(task: Task, work: Callable[[str], None]) -> None:
+    """Run `work(worker hostname)`; on OperationalError send the message again
+    after 0.5-2 s (full jitter), at most 20 times."""
     try:
-        worker.execute_items(step_ids, self.request.hostname or "unknown")
+        work(task.request.hostname or "unknown")
     except OperationalError as exc:
         delay = random.uniform(0.5, 2.0)  # noqa: S311 (jitter, not security)
-        raise self.retry(exc=exc, countdown=delay, max_retries=20) from exc
+        raise task.retry(exc=exc, countdown=delay, max_retries=20) from exc
 
 
 @shared_task(name="runs.reap")

@@ -26,7 +26,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F
@@ -60,22 +59,15 @@ from webapp.runs.models import (
     StepPayload,
     StepStatus,
 )
+from webapp.runs.perprocess import redis_client
 from webapp.runs.supervisor import Watched, cancel_key, supervisor
 
 log = logging.getLogger(__name__)
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def flag_cancelled(run_id: int) -> None:
     """Tell the workers running steps of `run_id` to interrupt them (kept a day)."""
-    client = _redis()
-    try:
-        client.set(cancel_key(run_id), "1", ex=24 * 3600)
-    finally:
-        client.close()
+    redis_client().set(cancel_key(run_id), "1", ex=24 * 3600)
 
 
 @dataclass
@@ -105,7 +97,7 @@ class StepOutcome:
     child_run_id: int | None = None
 
 
-def execute(step_id: int, worker: str, item: bool = False) -> None:
+def execute(step_id: int, worker: str) -> None:
     """Run one delivery of the task for `step_id` (see the module docstring).
 
     Run-next: when recording a step makes new steps ready, the first of them on
@@ -116,11 +108,9 @@ def execute(step_id: int, worker: str, item: bool = False) -> None:
     this worker dies, that step's lease expires and the reaper re-queues it, as
     for any running step. The database connection goes back to the pool before
     a node that may wait on the network (not on the cpu queue) runs.
-
-    `item`: the step is a map item; its claim and record go through this
-    process's group committer (groupcommit.py) with other items'."""
+    (Map items come in chunks: execute_items.)"""
     try:
-        attempt = claim_item(step_id, worker) if item else claim(step_id, worker)
+        attempt = claim(step_id, worker)
         hops = 0
         while attempt is not None:
             exhausted = attempt.budget_exhausted
@@ -134,9 +124,6 @@ def execute(step_id: int, worker: str, item: bool = False) -> None:
             else:
                 # io steps: on the process's shared event loop (runner.py)
                 outcome = runner.run(run_attempt(attempt), shared=attempt.queue != "cpu")
-            if attempt.context.item is not None and item:
-                record_item(attempt, outcome)
-                return
             hops += 1
             runnext = RunNext(attempt.queue, worker) if hops < settings.RUNNEXT_MAX else None
             attempt = record(attempt, outcome, runnext)
@@ -278,18 +265,6 @@ async def _run_item(attempt: Attempt) -> None:
     await asyncio.wrap_future(record)
 
 
-def claim_item(step_id: int, worker: str) -> Attempt | None:
-    """`claim` for a map item, batched with other items' claims in this process
-    (groupcommit.py). Returns None as `claim` does."""
-    result: Attempt | None = _committer().submit("claim", step_id, worker)
-    return result
-
-
-def record_item(attempt: Attempt, outcome: StepOutcome) -> None:
-    """`record` for a map item, batched with other items' records in this process."""
-    _committer().submit("record", attempt.step_id, attempt, outcome)
-
-
 def _committer() -> groupcommit.Committer:
     return groupcommit.committer(claim_items, record_items)
 
@@ -308,12 +283,11 @@ def claim_items(requests: list[tuple[int, str]]) -> dict[int, Attempt | None]:
     teams = {a.team_id for a in claimed.values() if a and a.node_type.uses_providers}
     configs = {team: team_provider_configs(team) for team in teams}
     budgets = {team: quotas.budget_exhausted(team) for team in teams}
-    for attempt in claimed.values():
-        if attempt is not None and attempt.team_id in configs:
+    for attempt in filter(None, claimed.values()):
+        attempt.prepared = True
+        if attempt.team_id in configs:
             attempt.context.provider_configs = configs[attempt.team_id]
             attempt.budget_exhausted = budgets[attempt.team_id]
-        if attempt is not None:
-            attempt.prepared = True
     return claimed
 
 
@@ -582,7 +556,7 @@ class Ledger:
     """What the outcomes stored in one transaction (run row locked) write: each
     step's tokens and cost are set and its llm.call events appended as it is
     added; `flush` then writes the steps' outcome fields and payloads (one
-    statement each), inserts the call rows together, saves the run's totals and
+    statement), inserts the call rows together, saves the run's totals and
     charges the team once."""
 
     def __init__(self, run: Run) -> None:

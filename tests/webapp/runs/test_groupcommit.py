@@ -130,7 +130,9 @@ def test_a_batch_record_discards_a_lost_lease_and_fills_freed_slots(
 def test_item_deliveries_through_the_committer_run_the_whole_map(personas: Personas) -> None:
     run, queued = started_map(personas, [str(i) for i in range(6)], concurrency=3)
     while queued:
-        threads = [threading.Thread(target=worker.execute, args=(pk, "w1", True)) for pk in queued]
+        threads = [
+            threading.Thread(target=worker.execute_items, args=([pk], "w1")) for pk in queued
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -175,7 +177,7 @@ def submit_in_threads(committer: groupcommit.Committer, keys: list[Any]) -> dict
 
     def one(index: int, key: Any) -> None:
         try:
-            results[index] = committer.submit("claim", key, "w")
+            results[index] = committer.enqueue("claim", key, "w").result()
         except Exception as exc:
             results[index] = exc
 
@@ -206,12 +208,12 @@ def test_operations_waiting_together_share_one_round_and_a_duplicate_gets_none()
 def test_a_failed_round_hands_its_error_to_every_operation_in_it() -> None:
     committer, release, _rounds = blocking_committer()
     release.set()
-    assert committer.submit("claim", 7, "w") == "attempt 7"
+    assert committer.enqueue("claim", 7, "w").result() == "attempt 7"
     results = submit_in_threads(committer, ["boom"])
     for thread in results.pop("threads"):
         thread.join(10)
     assert isinstance(results[0], RuntimeError)
-    assert committer.submit("claim", 8, "w") == "attempt 8"  # the committer lives on
+    assert committer.enqueue("claim", 8, "w").result() == "attempt 8"  # the committer lives on
 
 
 @pytest.mark.django_db(transaction=True)
