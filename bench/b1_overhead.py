@@ -249,11 +249,13 @@ def profile_hops(version: WorkflowVersion, nodes: int, repeats: int, top: int) -
                 profiler.enable()
             while pending:
                 step_id = pending.popleft()
-                start = time.perf_counter()
-                worker.execute(step_id, "bench-profile")
+                start, cpu = time.perf_counter(), time.process_time()
+                worker.execute(step_id, "bench-profile")  # (run-next: many hops)
                 if active[0]:
                     seconds["execute (whole hop)"].append(time.perf_counter() - start)
-                    hops += 1
+                    seconds["execute: CPU time"].append(time.process_time() - cpu)
+            if active[0]:
+                hops += nodes  # a hop per step of the chain
             profiler.disable()
             active[0] = False
             status = Run.objects.values_list("status", flat=True).get(pk=run.pk)
@@ -281,6 +283,8 @@ def profile_hops(version: WorkflowVersion, nodes: int, repeats: int, top: int) -
         sum(seconds[k]) for k in ("claim", "record", "node run (run_attempt)")
     )
     rows.insert(4, ["asyncio.run and the rest", f"{rest * 1000 / hops:.2f}", "1.00", "0.0"])
+    cpu = sum(seconds["execute: CPU time"]) * 1000 / hops if hops else 0.0
+    rows.insert(1, ["of which CPU (this process)", f"{cpu:.2f}", "-", "-"])
     print(harness.table(["phase", "ms per hop", "calls per hop", "SQL per hop"], rows))
     print("(advance and append_event run inside record; SQL is counted in the innermost phase)")
     print("\nSQL statements by time per hop (Django cursor: round trip and row decoding):")

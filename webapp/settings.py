@@ -105,6 +105,11 @@ _db["OPTIONS"] = {
         "max_size": env_int("DB_POOL_MAX", 10),
         "timeout": env_int("DB_POOL_TIMEOUT", 10),
     },
+    # The engine's per-hop statements (webapp.runs.bulk.prepared) are prepared
+    # server side once per connection; Django's own queries never are.
+    # DB_PREPARED_STATEMENTS=0 turns that off (behind PgBouncer in transaction
+    # mode older than 1.21, which cannot keep prepared statements).
+    "prepare_threshold": 5 if env_bool("DB_PREPARED_STATEMENTS", True) else None,
 }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,11 +1,76 @@
-"""Writing many rows, or rows of several tables, in one statement (one round trip)."""
+"""Reading and writing rows with SQL built once per model and shape.
+
+Writing many rows, or rows of several tables, in one statement (one round
+trip), and locking one row by primary key. The statement text is built once
+per (model, fields, rows) and cached: building it through the ORM on every
+call cost more Python time per engine hop than the statements' own round trips
+(docs/benchmarks.md, B1). The statements run as server-side prepared
+statements (`prepared`): Postgres parses and plans each once per connection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeAlias
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache, partial
+from typing import Any, TypeAlias, TypeVar
 
+import psycopg
 from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
+N = TypeVar("N", bound=models.Model)
+
+
+class PreparedCursor:
+    """A psycopg cursor on Django's connection (same transaction) whose
+    statements are bound server side and prepared: Postgres parses and plans
+    each statement text once per pooled connection, not on every call
+    (Django's own cursors bind client side and never prepare). Statements go
+    through Django's execute wrappers and query log like the ORM's, and raise
+    Django's errors (django.db.DatabaseError and subclasses)."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        def run(sql: str, params: Any, many: bool, context: Any) -> None:
+            self.cursor.execute(sql, params, prepare=True)
+
+        executor: Callable[..., Any] = run
+        for wrapper in reversed(connection.execute_wrappers):
+            executor = partial(wrapper, executor)
+        start = time.monotonic()
+        try:
+            with connection.wrap_database_errors:
+                executor(sql, params, False, {"connection": connection, "cursor": self})
+        finally:
+            if connection.queries_logged:
+                duration = time.monotonic() - start
+                connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        with connection.wrap_database_errors:
+            return self.cursor.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        with connection.wrap_database_errors:
+            return self.cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+
+@contextmanager
+def prepared() -> Iterator[PreparedCursor]:
+    """A PreparedCursor, for the statements run on every engine hop; their
+    text must be the same for the same shape (placeholders, never values).
+    DB_PREPARED_STATEMENTS=0 (settings) makes them plain server-bound ones."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield PreparedCursor(cursor)
 
 
 def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: list[str]) -> int:
@@ -19,7 +84,7 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
     if not objs:
         return 0
     sql, params = _update_sql(model, objs, fields)
-    with connection.cursor() as cursor:
+    with prepared() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -27,6 +92,18 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
 def _update_sql(
     model: type[models.Model], objs: Sequence[models.Model], fields: list[str]
 ) -> tuple[str, list[Any]]:
+    sql, columns = _update_statement(model, tuple(fields), len(objs))
+    params: list[Any] = []
+    for obj in objs:
+        for field in columns:
+            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+    return sql, params
+
+
+@lru_cache(maxsize=512)
+def _update_statement(
+    model: type[models.Model], fields: tuple[str, ...], rows: int
+) -> tuple[str, list[models.Field[Any, Any]]]:
     meta = model._meta
     pk = meta.pk
     assert pk is not None
@@ -40,14 +117,10 @@ def _update_sql(
     table = connection.ops.quote_name(meta.db_table)
     sets = ", ".join(f"{name} = v.{name}" for name in quoted[1:])
     sql = (
-        f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(objs))}) "  # noqa: S608
+        f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * rows)}) "  # noqa: S608
         f"AS v({', '.join(quoted)}) WHERE {table}.{quoted[0]} = v.{quoted[0]}"
     )
-    params: list[Any] = []
-    for obj in objs:
-        for field in columns:
-            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-    return sql, params
+    return sql, columns
 
 
 Update: TypeAlias = tuple[type[models.Model], Sequence[models.Model], list[str]]
@@ -61,7 +134,7 @@ def update_rows_together(updates: list[Update]) -> None:
         return
     ctes = ", ".join(f"u{i} AS ({sql} RETURNING 1)" for i, (sql, _) in enumerate(parts))
     params = [param for _, part_params in parts for param in part_params]
-    with connection.cursor() as cursor:
+    with prepared() as cursor:
         cursor.execute(f"WITH {ctes} SELECT 1", params)
 
 
@@ -69,7 +142,29 @@ def insert_with_payload(obj: models.Model, payload: models.Model) -> None:
     """INSERT `obj` and `payload` (a model whose primary key is a one-to-one
     link to `obj`'s model) in one statement; sets obj.pk. Field values are as
     `Model.save` would write them (defaults were applied by the constructor)."""
-    meta, payload_meta = obj._meta, payload._meta
+    sql, fields, payload_fields, link = _insert_statement(type(obj), type(payload))
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    params += [f.get_db_prep_save(f.pre_save(payload, True), connection) for f in payload_fields]
+    with prepared() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assert row is not None
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    setattr(payload, link.attname, row[0])
+    payload._state.adding = False
+    payload._state.db = connection.alias
+
+
+Fields: TypeAlias = "list[models.Field[Any, Any]]"
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(
+    model: type[models.Model], payload_model: type[models.Model]
+) -> tuple[str, Fields, Fields, models.Field[Any, Any]]:
+    meta, payload_meta = model._meta, payload_model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     payload_fields = [f for f in payload_meta.concrete_fields if not f.primary_key]
     link = payload_meta.pk
@@ -86,15 +181,71 @@ def insert_with_payload(obj: models.Model, payload: models.Model) -> None:
         f"RETURNING {key}) INSERT INTO {quote(payload_meta.db_table)} ({payload_columns}) "
         f"SELECT parent.{key}, {payload_values} FROM parent RETURNING {quote(str(link.column))}"
     )
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    params += [f.get_db_prep_save(f.pre_save(payload, True), connection) for f in payload_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    assert row is not None
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    setattr(payload, link.attname, row[0])
-    payload._state.adding = False
-    payload._state.db = connection.alias
+    return sql, fields, payload_fields, link
+
+
+def lock(model: type[M], pk: int) -> M:
+    """`model.objects.select_for_update().get(pk=pk)` with the statement built
+    once per model: every concrete field loaded, converted as the ORM would
+    (e.g. JSON decoded). Raises model.DoesNotExist."""
+    sql, _, _ = _lock_statement(model)
+    with prepared() as cursor:
+        cursor.execute(sql, [pk])
+        return _instance(model, pk, cursor.fetchone())
+
+
+def lock_two_then_select(
+    first: tuple[type[M], int], second: tuple[type[N], int], sql: str, params: Sequence[Any]
+) -> tuple[M, N, list[tuple[Any, ...]]]:
+    """Lock `first`'s row, then `second`'s (as `lock`), then run the query
+    `sql`: three statements in that order, sent in one round trip (psycopg's
+    pipeline mode) with the transaction's BEGIN. Each is its own statement, so
+    each sees what was committed before its own lock was granted. Returns both
+    instances and the query's rows. Raises DoesNotExist for a missing row."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.pipeline() as pipeline:
+        cursors = [PreparedCursor(psycopg.Cursor(raw)) for _ in range(3)]
+        for cursor, (model, pk) in zip(cursors, (first, second), strict=False):
+            cursor.execute(_lock_statement(model)[0], [pk])
+        cursors[2].execute(sql, params)
+        with connection.wrap_database_errors:
+            pipeline.sync()
+        one = _instance(first[0], first[1], cursors[0].fetchone())
+        two = _instance(second[0], second[1], cursors[1].fetchone())
+        rows = cursors[2].fetchall()
+    for cursor in cursors:
+        cursor.cursor.close()
+    return one, two, rows
+
+
+def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:
+    if row is None:
+        raise model.DoesNotExist(f"{model.__name__} {pk} does not exist")  # type: ignore[attr-defined]
+    _, attnames, converters = _lock_statement(model)
+    values = list(row)
+    for index, convert in converters:
+        values[index] = convert(values[index], None, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@lru_cache(maxsize=16)
+def _lock_statement(
+    model: type[models.Model],
+) -> tuple[str, list[str], list[tuple[int, Callable[..., Any]]]]:
+    meta = model._meta
+    assert meta.pk is not None
+    quote = connection.ops.quote_name
+    fields = list(meta.concrete_fields)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    sql = (
+        f"SELECT {columns} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"WHERE {quote(str(meta.pk.column))} = %s FOR UPDATE"
+    )
+    converters = [
+        (index, convert)
+        for index, field in enumerate(fields)
+        for convert in field.get_db_converters(connection)
+        + connection.ops.get_db_converters(field.get_col(meta.db_table))
+    ]
+    return sql, [f.attname for f in fields], converters

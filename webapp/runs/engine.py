@@ -7,6 +7,7 @@ after commit. Lock order everywhere: run row, then step rows.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from orchestration.planner import (
     StepRecord,
     plan,
 )
-from webapp.runs.bulk import insert_with_payload
+from webapp.runs.bulk import insert_with_payload, prepared
 from webapp.runs.events import append_event, is_batched
 from webapp.runs.models import RUN_TERMINAL, Run, RunStatus, Step, StepPayload, StepStatus
 
@@ -68,13 +69,22 @@ class RunNext:
     step: Step | None = None
 
 
-def advance(run: Run, runnext: RunNext | None = None) -> None:
-    """Plan and apply until nothing more can happen without a step running."""
+def advance(
+    run: Run,
+    runnext: RunNext | None = None,
+    state: StateRows | None = None,
+    recorded: Recorded | None = None,
+) -> None:
+    """Plan and apply until nothing more can happen without a step running.
+    `state`: the run's STATE_SQL rows read in this transaction (run locked)
+    before the non-item step `recorded` (step, outputs) was stored; the first
+    plan uses them (with that step as now stored) instead of reading them again."""
     if run.status in RUN_TERMINAL:
         return
     graph = graph_of(run)
     for _ in range(MAX_SETTLE_ROUNDS):
-        records, maps = _load_state(run)
+        records, maps = _load_state(run, state, recorded)
+        state = recorded = None
         result = plan(graph, records, maps, step_count=run.step_count, max_steps=run.max_steps)
         _apply(run, graph, result, runnext)
         if not result.settles_more:
@@ -82,17 +92,42 @@ def advance(run: Run, runnext: RunNext | None = None) -> None:
     raise RuntimeError(f"run {run.pk}: plan did not settle in {MAX_SETTLE_ROUNDS} rounds")
 
 
-def _load_state(run: Run) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
-    rows = (
-        Step.objects.filter(run=run, superseded=False, item__isnull=True)
-        .order_by("id")
-        .values_list("node_id", "iteration", "status", "error", "node_type", "payload__outputs")
-    )
+# The latest attempt of every non-item step of a run, with the outputs of those
+# that succeeded (jsonb as text: Django's psycopg set-up). Plain SQL: this runs
+# on every hop, and compiling it through the ORM cost more than running it.
+STATE_SQL = """
+    SELECT s.id, s.node_id, s.iteration, s.status, s.error, s.node_type,
+           CASE WHEN s.status = 'succeeded' THEN p.outputs END
+    FROM runs_step s LEFT JOIN runs_steppayload p ON p.step_id = s.id
+    WHERE s.run_id = %s AND NOT s.superseded AND s.item IS NULL
+    ORDER BY s.id
+"""
+
+StateRows = list[tuple[Any, ...]]  # rows of STATE_SQL
+
+
+Recorded = tuple[Step, dict[str, Any] | None]  # a step stored since, and its outputs
+
+
+def _load_state(
+    run: Run, rows: StateRows | None = None, recorded: Recorded | None = None
+) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
+    """The planner's input: from `rows` (STATE_SQL, read earlier in this
+    transaction, run locked) with the step `recorded` since then (its status
+    and error, and the outputs given) in place of its row, else read now."""
+    if rows is None:
+        with prepared() as cursor:
+            cursor.execute(STATE_SQL, [run.pk])
+            rows = cursor.fetchall()
     records = []
     running_maps = []
-    for node_id, iteration, status, error, node_type, outputs in rows:
-        ok = status == StepStatus.SUCCEEDED
-        records.append(StepRecord(node_id, iteration, status, outputs if ok else None, error))  # type: ignore[arg-type]
+    for step_id, node_id, iteration, status, error, node_type, outputs in rows:
+        if recorded is not None and step_id == recorded[0].pk:
+            status, error = recorded[0].status, recorded[0].error
+            decoded = recorded[1] if status == StepStatus.SUCCEEDED else None
+        else:
+            decoded = json.loads(outputs) if outputs is not None else None
+        records.append(StepRecord(node_id, iteration, status, decoded, error))
         if node_type == "map" and status == StepStatus.RUNNING:
             running_maps.append((node_id, iteration))
     return records, {key: _map_progress(run, *key) for key in running_maps}

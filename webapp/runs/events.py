@@ -25,6 +25,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from orchestration.events import EventType
+from webapp.runs.bulk import prepared
 from webapp.runs.models import Run, RunEvent
 from webapp.runs.perprocess import PerProcess
 
@@ -112,7 +113,7 @@ def _write(run: Run, events: list[RunEvent], steps_created: int) -> None:
     params: list[Any] = [len(events), steps_created, run.pk, run.pk, len(events)]
     for ordinal, event in enumerate(events, start=1):
         params += [ordinal, event.type, Jsonb(event.payload), event.ts]
-    with connection.cursor() as cursor:
+    with prepared() as cursor:  # (one prepared statement per number of events)
         cursor.execute(sql, params)
         written: list[tuple[int, int]] = sorted(cursor.fetchall(), key=lambda row: int(row[1]))
     if len(written) != len(events):

@@ -41,7 +41,9 @@ from webapp.providers.services import team_provider_configs
 from webapp.runs import bulk, groupcommit, quotas, runner
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
+    STATE_SQL,
     RunNext,
+    StateRows,
     _ids,
     advance,
     graph_of,
@@ -366,13 +368,16 @@ def record(
     """Store the outcome if this attempt still holds its lease (fencing), and
     advance the run. Returns the step claimed for `runnext`, if any."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=attempt.run_id)
-        step = Step.objects.select_for_update().get(pk=attempt.step_id)
+        # One round trip: lock the run, then the step, and read the run's
+        # state for the planner (run locked: it cannot change until commit).
+        run, step, state = bulk.lock_two_then_select(
+            (Run, attempt.run_id), (Step, attempt.step_id), STATE_SQL, [attempt.run_id]
+        )
         if step.status != StepStatus.RUNNING or step.lease_token != attempt.token:
             log.info("step %s: outcome of a lost lease discarded", step.pk)
             return None
         with batched(run):  # this transaction's events in one statement
-            return _record(run, step, attempt, outcome, runnext)
+            return _record(run, step, attempt, outcome, runnext, state)
 
 
 def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:
@@ -414,14 +419,22 @@ _NOTHING, _ITEM_DONE, _PLAN = 0, 1, 2  # what planning a stored outcome needs
 
 
 def _record(
-    run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, runnext: RunNext | None
+    run: Run,
+    step: Step,
+    attempt: Attempt,
+    outcome: StepOutcome,
+    runnext: RunNext | None,
+    state: StateRows,
 ) -> Attempt | None:
     ledger = Ledger(run)
     need = _store(run, step, attempt, outcome, ledger)
     ledger.flush()
     if need == _NOTHING or (need == _ITEM_DONE and not _map_needs_planning(run, step)):
         return None  # (a map item: other items still run and none waits for a slot)
-    advance(run, runnext)
+    if step.item is None:  # the state read with the locks, with this outcome
+        advance(run, runnext, state, recorded=(step, outcome.outputs))
+    else:
+        advance(run, runnext)
     if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
         return None  # (a run that ended in this plan cancelled the step)
     # Nobody else knows the step yet (it was never sent) and the run is locked.

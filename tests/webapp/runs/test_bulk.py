@@ -1,17 +1,19 @@
-"""webapp/runs/bulk.py: many rows, or two tables, written in one statement."""
+"""webapp/runs/bulk.py: many rows, or two tables, written in one statement; rows
+locked with prepared statements."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Personas
 from tests.webapp.monitoring.helpers import make_run
 from webapp.runs import bulk
-from webapp.runs.models import Step, StepPayload, StepStatus
+from webapp.runs.models import Run, Step, StepPayload, StepStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +73,67 @@ def test_update_rows_together_writes_each_rows_own_values_and_nothing_else(
     assert (rows["b"].payload.outputs, rows["b"].payload.text) == (None, "two")
     assert rows["a"].payload.inputs == {"in": "a"}  # not among the fields
     assert bulk.update_rows(Step, [steps[2]], ["status"]) == 1
+
+
+def test_lock_loads_every_field_as_the_orm_does(personas: Personas) -> None:
+    run = make_run(personas.team_a)
+    Run.objects.filter(pk=run.pk).update(
+        inputs={"topic": "owls", "n": [1, 2]}, cost_usd=Decimal("0.125"), error="late"
+    )
+    expected = Run.objects.get(pk=run.pk)
+    with transaction.atomic():
+        locked = bulk.lock(Run, run.pk)
+    for field in Run._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(expected, field.attname), field.name
+    assert locked.inputs == {"topic": "owls", "n": [1, 2]}  # decoded, not text
+    assert locked._state.adding is False
+    with pytest.raises(Run.DoesNotExist), transaction.atomic():
+        bulk.lock(Run, run.pk + 10_000)
+
+
+def test_prepared_statements_are_logged_and_raise_djangos_errors(personas: Personas) -> None:
+    run = make_run(personas.team_a)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        bulk.lock(Run, run.pk)
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 1
+    assert "FOR UPDATE" in statements[0]
+    with pytest.raises(ProgrammingError), transaction.atomic(), bulk.prepared() as cursor:
+        cursor.execute("SELECT no_such_column FROM runs_run WHERE id = %s", [run.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_two_then_select_holds_both_locks_until_commit(personas: Personas) -> None:
+    run = make_run(personas.team_a)
+    first = new_step(run.pk, run.team_id, "a")
+    new_step(run.pk, run.team_id, "b")
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        host=params.get("host"), port=params.get("port"), dbname=params["dbname"], autocommit=True
+    )
+
+    def locked_elsewhere(table: str, pk: int) -> bool:
+        try:
+            with other.transaction():
+                other.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [pk])  # noqa: S608
+        except psycopg.errors.LockNotAvailable:
+            return True
+        return False
+
+    try:
+        with transaction.atomic():
+            locked_run, locked_step, rows = bulk.lock_two_then_select(
+                (Run, run.pk),
+                (Step, first.pk),
+                "SELECT node_id FROM runs_step WHERE run_id = %s ORDER BY id",
+                [run.pk],
+            )
+            assert (locked_run.pk, locked_step.pk, locked_step.node_id) == (run.pk, first.pk, "a")
+            assert rows == [("a",), ("b",)]
+            assert locked_elsewhere("runs_run", run.pk)
+            assert locked_elsewhere("runs_step", first.pk)
+        assert not locked_elsewhere("runs_run", run.pk)
+        with pytest.raises(Step.DoesNotExist), transaction.atomic():
+            bulk.lock_two_then_select((Run, run.pk), (Step, 0), "SELECT 1", [])
+    finally:
+        other.close()
