@@ -41,13 +41,14 @@ Key = tuple[str, int]  # (node id, iteration)
 class StepRecord:
     """The latest attempt of one node instance (map parents included, items not).
 
-    outputs: {output port: value} when succeeded, else None.
+    outputs: {output port: value} when succeeded, else None (any Mapping: the
+    caller may decode it lazily, on the planner's first read).
     """
 
     node_id: str
     iteration: int
     status: StepStatus
-    outputs: dict[str, Any] | None = None
+    outputs: Mapping[str, Any] | None = None
     error: str | None = None
 
 
@@ -267,7 +268,14 @@ class _Run:
     def decide(self, key: Key) -> bool:
         """Skip, start or expand `key` if it is decidable. True when state changed."""
         node = self.nodes[key[0]]
-        states = [(edge, *self.edge_state(edge, key)) for edge in self.edges_into(key)]
+        edges = self.edges_into(key)
+        for edge in edges:  # fast path: most undecided nodes wait on an unfinished source
+            source = self.source_key(edge, key)
+            record = self.state.get(source) if source else None
+            if record is None or record.status in ACTIVE:
+                self.waiting.add(key)
+                return False
+        states = [(edge, *self.edge_state(edge, key)) for edge in edges]
         if any(s == "pending" or s == "failed" for _, s, _ in states):
             self.waiting.add(key)
             return False

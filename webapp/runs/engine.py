@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -122,15 +123,43 @@ def _load_state(
     records = []
     running_maps = []
     for step_id, node_id, iteration, status, error, node_type, outputs in rows:
+        decoded: Mapping[str, Any] | None
         if recorded is not None and step_id == recorded[0].pk:
             status, error = recorded[0].status, recorded[0].error
             decoded = recorded[1] if status == StepStatus.SUCCEEDED else None
         else:
-            decoded = json.loads(outputs) if outputs is not None else None
+            decoded = _JSONOutputs(outputs) if outputs is not None else None
         records.append(StepRecord(node_id, iteration, status, decoded, error))
         if node_type == "map" and status == StepStatus.RUNNING:
             running_maps.append((node_id, iteration))
     return records, {key: _map_progress(run, *key) for key in running_maps}
+
+
+class _JSONOutputs(Mapping[str, Any]):
+    """A step's outputs as stored (JSON text), decoded on the planner's first
+    read: a plan reads the outputs of the few steps whose successors it
+    decides, not of every step of the run."""
+
+    __slots__ = ("_text", "_value")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._value: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            value = json.loads(self._text)
+            self._value = value if isinstance(value, dict) else {}
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
 
 
 def _map_progress(run: Run, node_id: str, iteration: int) -> MapProgress:
