@@ -249,11 +249,12 @@ def profile_hops(version: WorkflowVersion, nodes: int, repeats: int, top: int) -
                 profiler.enable()
             while pending:
                 step_id = pending.popleft()
-                start, cpu = time.perf_counter(), time.process_time()
+                start, cpu, tcpu = time.perf_counter(), time.process_time(), time.thread_time()
                 worker.execute(step_id, "bench-profile")  # (run-next: many hops)
                 if active[0]:
                     seconds["execute (whole hop)"].append(time.perf_counter() - start)
                     seconds["execute: CPU time"].append(time.process_time() - cpu)
+                    seconds["execute: thread CPU"].append(time.thread_time() - tcpu)
             if active[0]:
                 hops += nodes  # a hop per step of the chain
             profiler.disable()
@@ -285,6 +286,8 @@ def profile_hops(version: WorkflowVersion, nodes: int, repeats: int, top: int) -
     rows.insert(4, ["asyncio.run and the rest", f"{rest * 1000 / hops:.2f}", "1.00", "0.0"])
     cpu = sum(seconds["execute: CPU time"]) * 1000 / hops if hops else 0.0
     rows.insert(1, ["of which CPU (this process)", f"{cpu:.2f}", "-", "-"])
+    tcpu = sum(seconds["execute: thread CPU"]) * 1000 / hops if hops else 0.0
+    rows.insert(2, ["of which CPU (this thread)", f"{tcpu:.2f}", "-", "-"])
     print(harness.table(["phase", "ms per hop", "calls per hop", "SQL per hop"], rows))
     print("(advance and append_event run inside record; SQL is counted in the innermost phase)")
     print("\nSQL statements by time per hop (Django cursor: round trip and row decoding):")

@@ -176,6 +176,22 @@ class _Base(AsyncJsonWebsocketConsumer):
     async def fetch(self, from_seq: int, to_seq: int) -> None:
         raise NotImplementedError
 
+    async def run_event(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def run_tokens(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def run_batch(self, message: dict[str, Any]) -> None:
+        """Several live messages of one group, in order, sent as one group
+        message by the publisher (webapp.runs.events): each is handled as if it
+        had come alone."""
+        for item in message.get("messages", []):
+            if item.get("type") == "run.event":
+                await self.run_event(item)
+            elif item.get("type") == "run.tokens":
+                await self.run_tokens(item)
+
 
 class _Hub:
     """This process's viewers of each group (a run's, a team's), so an event
