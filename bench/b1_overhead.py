@@ -19,7 +19,9 @@ engine/LangGraph+Postgres (target < 1).
 `--profile` instead runs the same chain in this process without Celery (the
 step messages are kept in a local queue and executed one by one by
 `webapp.runs.worker.execute`) under cProfile, and prints where a hop's time goes:
-claim, node run, record (and advance, events), with SQL queries per phase.
+claim, node run, record (and advance, events), with SQL queries per phase, and
+the CPU time per hop of the process and of the executing thread (the rest of
+the process's is its publisher and supervisor threads).
 """
 
 from __future__ import annotations
