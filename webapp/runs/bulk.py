@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache, partial
 from typing import Any, TypeAlias, TypeVar
 
@@ -204,8 +204,8 @@ def lock_two_then_select(
     instances and the query's rows. Raises DoesNotExist for a missing row."""
     connection.ensure_connection()
     raw = connection.connection
-    with raw.pipeline() as pipeline:
-        cursors = [PreparedCursor(psycopg.Cursor(raw)) for _ in range(3)]
+    with ExitStack() as stack, raw.pipeline() as pipeline:
+        cursors = [PreparedCursor(stack.enter_context(psycopg.Cursor(raw))) for _ in range(3)]
         for cursor, (model, pk) in zip(cursors, (first, second), strict=False):
             cursor.execute(_lock_statement(model)[0], [pk])
         cursors[2].execute(sql, params)
@@ -213,10 +213,7 @@ def lock_two_then_select(
             pipeline.sync()
         one = _instance(first[0], first[1], cursors[0].fetchone())
         two = _instance(second[0], second[1], cursors[1].fetchone())
-        rows = cursors[2].fetchall()
-    for cursor in cursors:
-        cursor.cursor.close()
-    return one, two, rows
+        return one, two, cursors[2].fetchall()
 
 
 def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:

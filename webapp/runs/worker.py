@@ -390,7 +390,7 @@ def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:
 
 def _record_run_items(run_id: int, group: list[tuple[Attempt, StepOutcome]]) -> None:
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run_id)
+        run = bulk.lock(Run, run_id)
         ids = [attempt.step_id for attempt, _ in group]
         locked = Step.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         steps = {step.pk: step for step in locked}
@@ -431,10 +431,9 @@ def _record(
     ledger.flush()
     if need == _NOTHING or (need == _ITEM_DONE and not _map_needs_planning(run, step)):
         return None  # (a map item: other items still run and none waits for a slot)
-    if step.item is None:  # the state read with the locks, with this outcome
-        advance(run, runnext, state, recorded=(step, outcome.outputs))
-    else:
-        advance(run, runnext)
+    # The state read with the locks, with this outcome (a map item is not among
+    # those rows; its map's progress is read after the flush above).
+    advance(run, runnext, state, recorded=(step, outcome.outputs))
     if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
         return None  # (a run that ended in this plan cancelled the step)
     # Nobody else knows the step yet (it was never sent) and the run is locked.

@@ -5,16 +5,40 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 from django.db.models import Count
 
 from tests.conftest import Personas, WorkerPool, start_worker, stop_worker
 from tests.webapp.runs.helpers import edge, graph, node, publish, simulator, wait_for
-from webapp.runs.models import Step
+from webapp.runs.models import Run, Step
 from webapp.runs.services import do_start_run
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def kill_victim_when(
+    pool: WorkerPool, start: Callable[[], Run], ready: Callable[[Run], bool], never: str
+) -> Run:
+    """With the session's worker stopped, start a run on a lone victim worker,
+    SIGKILL it 0.5 s after `ready(run)` holds (failing with `never` after 15 s),
+    then start the session's worker again as the survivor. Returns the run."""
+    pool.stop()  # only the victim may pick the run's steps up
+    victim = start_worker()
+    try:
+        run = start()
+        deadline = time.monotonic() + 15
+        while not ready(run):
+            assert time.monotonic() < deadline, never
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        stop_worker(victim)
+    pool.start()  # the survivor (and the session's worker from now on)
+    return run
 
 
 def test_sigkilled_worker_mid_step_run_completes_without_duplicates(
@@ -36,20 +60,12 @@ def test_sigkilled_worker_mid_step_run_completes_without_duplicates(
         ],
     )
     version = publish(team, "victim", doc)
-    celery_worker_process.stop()  # only the victim may pick the step up
-    victim = start_worker()
-    try:
-        run = do_start_run(version, {})
-        deadline = time.monotonic() + 15
-        while not Step.objects.filter(run=run, node_id="slow", status="running").exists():
-            assert time.monotonic() < deadline, "the slow step never started"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(timeout=10)
-    finally:
-        stop_worker(victim)
-    celery_worker_process.start()  # the survivor (and the session's worker from now on)
+    run = kill_victim_when(
+        celery_worker_process,
+        lambda: do_start_run(version, {}),
+        lambda run: Step.objects.filter(run=run, node_id="slow", status="running").exists(),
+        "the slow step never started",
+    )
     run = wait_for(run, timeout_s=60, reap=True)
     assert run.status == "succeeded", run.error
     attempts = list(
@@ -90,21 +106,12 @@ def test_sigkilled_worker_mid_map_items_every_item_recorded_once(
         inputs={"type": "object", "properties": {"items": {"type": "array"}}},
     )
     version = publish(team, "victim map", doc)
-    celery_worker_process.stop()  # only the victim may pick the items up
-    victim = start_worker()
-    try:
-        run = do_start_run(version, {"items": [f"q{i}" for i in range(6)]})
-        deadline = time.monotonic() + 15
-        running = Step.objects.filter(run=run, item__isnull=False, status="running")
-        while running.count() < 6:
-            assert time.monotonic() < deadline, "the items never all started"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(timeout=10)
-    finally:
-        stop_worker(victim)
-    celery_worker_process.start()
+    run = kill_victim_when(
+        celery_worker_process,
+        lambda: do_start_run(version, {"items": [f"q{i}" for i in range(6)]}),
+        lambda run: Step.objects.filter(run=run, item__isnull=False, status="running").count() >= 6,
+        "the items never all started",
+    )
     run = wait_for(run, timeout_s=90, reap=True)
     assert run.status == "succeeded", run.error
     items = Step.objects.filter(run=run, item__isnull=False)
