@@ -17,7 +17,8 @@ from functools import lru_cache, partial
 from typing import Any, TypeAlias, TypeVar
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 N = TypeVar("N", bound=models.Model)
@@ -31,31 +32,33 @@ class PreparedCursor:
     through Django's execute wrappers and query log like the ORM's, and raise
     Django's errors (django.db.DatabaseError and subclasses)."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], db: BaseDatabaseWrapper | None = None) -> None:
         self.cursor = cursor
+        self.db = db or _db()
 
     def execute(self, sql: str, params: Sequence[Any]) -> None:
         def run(sql: str, params: Any, many: bool, context: Any) -> None:
             self.cursor.execute(sql, params, prepare=True)
 
+        db = self.db
         executor: Callable[..., Any] = run
-        for wrapper in reversed(connection.execute_wrappers):
+        for wrapper in reversed(db.execute_wrappers):
             executor = partial(wrapper, executor)
         start = time.monotonic()
         try:
-            with connection.wrap_database_errors:
-                executor(sql, params, False, {"connection": connection, "cursor": self})
+            with db.wrap_database_errors:
+                executor(sql, params, False, {"connection": db, "cursor": self})
         finally:
-            if connection.queries_logged:
+            if db.queries_logged:
                 duration = time.monotonic() - start
-                connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
+                db.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
 
     def fetchone(self) -> tuple[Any, ...] | None:
-        with connection.wrap_database_errors:
+        with self.db.wrap_database_errors:
             return self.cursor.fetchone()
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        with connection.wrap_database_errors:
+        with self.db.wrap_database_errors:
             return self.cursor.fetchall()
 
     @property
@@ -68,9 +71,16 @@ def prepared() -> Iterator[PreparedCursor]:
     """A PreparedCursor, for the statements run on every engine hop; their
     text must be the same for the same shape (placeholders, never values).
     DB_PREPARED_STATEMENTS=0 (settings) makes them plain server-bound ones."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        yield PreparedCursor(cursor)
+    db = _db()
+    db.ensure_connection()
+    with psycopg.Cursor(db.connection) as cursor:
+        yield PreparedCursor(cursor, db)
+
+
+def _db() -> BaseDatabaseWrapper:
+    """This thread's default connection: `django.db.connection` is a proxy that
+    looks it up again on every attribute access (~1 us each, dozens a hop)."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: list[str]) -> int:
@@ -93,10 +103,11 @@ def _update_sql(
     model: type[models.Model], objs: Sequence[models.Model], fields: list[str]
 ) -> tuple[str, list[Any]]:
     sql, columns = _update_statement(model, tuple(fields), len(objs))
+    db = _db()
     params: list[Any] = []
     for obj in objs:
         for field in columns:
-            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            params.append(field.get_db_prep_save(getattr(obj, field.attname), db))
     return sql, params
 
 
@@ -143,18 +154,19 @@ def insert_with_payload(obj: models.Model, payload: models.Model) -> None:
     link to `obj`'s model) in one statement; sets obj.pk. Field values are as
     `Model.save` would write them (defaults were applied by the constructor)."""
     sql, fields, payload_fields, link = _insert_statement(type(obj), type(payload))
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    params += [f.get_db_prep_save(f.pre_save(payload, True), connection) for f in payload_fields]
+    db = _db()
+    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
+    params += [f.get_db_prep_save(f.pre_save(payload, True), db) for f in payload_fields]
     with prepared() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     assert row is not None
     obj.pk = row[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     setattr(payload, link.attname, row[0])
     payload._state.adding = False
-    payload._state.db = connection.alias
+    payload._state.db = db.alias
 
 
 Fields: TypeAlias = "list[models.Field[Any, Any]]"
@@ -202,14 +214,15 @@ def lock_two_then_select(
     pipeline mode) with the transaction's BEGIN. Each is its own statement, so
     each sees what was committed before its own lock was granted. Returns both
     instances and the query's rows. Raises DoesNotExist for a missing row."""
-    connection.ensure_connection()
-    raw = connection.connection
+    db = _db()
+    db.ensure_connection()
+    raw = db.connection
     with ExitStack() as stack, raw.pipeline() as pipeline:
-        cursors = [PreparedCursor(stack.enter_context(psycopg.Cursor(raw))) for _ in range(3)]
+        cursors = [PreparedCursor(stack.enter_context(psycopg.Cursor(raw)), db) for _ in range(3)]
         for cursor, (model, pk) in zip(cursors, (first, second), strict=False):
             cursor.execute(_lock_statement(model)[0], [pk])
         cursors[2].execute(sql, params)
-        with connection.wrap_database_errors:
+        with db.wrap_database_errors:
             pipeline.sync()
         one = _instance(first[0], first[1], cursors[0].fetchone())
         two = _instance(second[0], second[1], cursors[1].fetchone())
@@ -220,10 +233,11 @@ def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:
     if row is None:
         raise model.DoesNotExist(f"{model.__name__} {pk} does not exist")  # type: ignore[attr-defined]
     _, attnames, converters = _lock_statement(model)
+    db = _db()
     values = list(row)
     for index, convert in converters:
-        values[index] = convert(values[index], None, connection)
-    return model.from_db(connection.alias, attnames, values)
+        values[index] = convert(values[index], None, db)
+    return model.from_db(db.alias, attnames, values)
 
 
 @lru_cache(maxsize=16)

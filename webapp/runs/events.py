@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -201,16 +202,26 @@ class _Publisher:
         self.queue.put(done)
         return done.wait(timeout_s)
 
+    def _collect(self) -> list[Any]:
+        """The next item, and what else arrives within LINGER_S of it (at
+        once if a drain asks to): a run-next chain commits a step every few
+        ms, and each send costs this thread, competing for the GIL with the
+        step's own, more than its messages (docs/benchmarks.md, B1)."""
+        items = [self.queue.get()]
+        deadline = time.monotonic() + LINGER_S
+        while not isinstance(items[-1], threading.Event):
+            left = deadline - time.monotonic()
+            try:
+                items.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         while True:
-            items = [self.queue.get()]
-            while True:  # send everything already waiting in one go
-                try:
-                    items.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
+            items = self._collect()
             batch = [entry for item in items if isinstance(item, list) for entry in item]
             layer = get_channel_layer()  # (settings may change it, e.g. in tests)
             if batch and layer is not None:
@@ -236,6 +247,7 @@ def _publisher() -> _Publisher:
     return _publishers.get()
 
 
+LINGER_S = 0.02  # how long the publisher gathers messages before sending (s)
 BATCH_MAX = 100  # messages per "run.batch" group message
 
 

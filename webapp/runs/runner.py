@@ -66,11 +66,14 @@ def run(coro: Coroutine[Any, Any, T], *, shared: bool) -> T:
     """Run `coro` to completion: on the process's shared loop (`shared`, io
     steps) or on the calling thread's own loop (cpu steps), kept for the
     thread's next step (a new loop per step cost ~0.5 ms: its selector and
-    self-pipe, B1 in docs/benchmarks.md)."""
+    self-pipe, B1 in docs/benchmarks.md). The own loop runs the coroutine with
+    `run_until_complete`, not `asyncio.Runner.run`: that one installs and
+    restores a SIGINT handler on every call in the main thread (a prefork
+    worker's), ~0.2 ms per step, and Celery owns the worker's signals."""
     if shared:
         return runner().run(coro)
-    own: asyncio.Runner | None = getattr(_local, "runner", None)
-    if own is None or getattr(_local, "pid", None) != os.getpid():
-        own = _local.runner = asyncio.Runner()
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed() or getattr(_local, "pid", None) != os.getpid():
+        loop = _local.loop = asyncio.new_event_loop()
         _local.pid = os.getpid()
-    return own.run(coro)
+    return loop.run_until_complete(coro)
