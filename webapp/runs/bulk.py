@@ -207,26 +207,34 @@ def lock(model: type[M], pk: int) -> M:
 
 
 def lock_two_then_select(
-    first: tuple[type[M], int], second: tuple[type[N], int], sql: str, params: Sequence[Any]
-) -> tuple[M, N, list[tuple[Any, ...]]]:
+    first: tuple[type[M], int],
+    second: tuple[type[N], int],
+    sql: str | None,
+    params: Sequence[Any] = (),
+) -> tuple[M, N, list[tuple[Any, ...]] | None]:
     """Lock `first`'s row, then `second`'s (as `lock`), then run the query
-    `sql`: three statements in that order, sent in one round trip (psycopg's
-    pipeline mode) with the transaction's BEGIN. Each is its own statement, so
-    each sees what was committed before its own lock was granted. Returns both
-    instances and the query's rows. Raises DoesNotExist for a missing row."""
+    `sql` (if given): statements in that order, sent in one round trip
+    (psycopg's pipeline mode) with the transaction's BEGIN. Each is its own
+    statement, so each sees what was committed before its own lock was
+    granted. Returns both instances and the query's rows (None without `sql`).
+    Raises DoesNotExist for a missing row."""
     db = _db()
     db.ensure_connection()
     raw = db.connection
     with ExitStack() as stack, raw.pipeline() as pipeline:
-        cursors = [PreparedCursor(stack.enter_context(psycopg.Cursor(raw)), db) for _ in range(3)]
+        count = 3 if sql is not None else 2
+        cursors = [
+            PreparedCursor(stack.enter_context(psycopg.Cursor(raw)), db) for _ in range(count)
+        ]
         for cursor, (model, pk) in zip(cursors, (first, second), strict=False):
             cursor.execute(_lock_statement(model)[0], [pk])
-        cursors[2].execute(sql, params)
+        if sql is not None:
+            cursors[2].execute(sql, params)
         with db.wrap_database_errors:
             pipeline.sync()
         one = _instance(first[0], first[1], cursors[0].fetchone())
         two = _instance(second[0], second[1], cursors[1].fetchone())
-        return one, two, cursors[2].fetchall()
+        return one, two, cursors[2].fetchall() if sql is not None else None
 
 
 def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -75,22 +76,84 @@ def advance(
     runnext: RunNext | None = None,
     state: StateRows | None = None,
     recorded: Recorded | None = None,
-) -> None:
+) -> StateRows | None:
     """Plan and apply until nothing more can happen without a step running.
-    `state`: the run's STATE_SQL rows read in this transaction (run locked)
-    before the non-item step `recorded` (step, outputs) was stored; the first
-    plan uses them (with that step as now stored) instead of reading them again."""
+    `state`: the run's STATE_SQL rows as of this transaction's start (run
+    locked; read in it, or kept by `keep_state`), before the non-item step
+    `recorded` (step, outputs) was stored; the first plan uses them (with that
+    step as now stored) instead of reading them again.
+
+    Returns the run's STATE_SQL rows as this transaction leaves them, when
+    one plan settled and it only started and skipped steps (a chain's every
+    hop); else None (the changes are not tracked here)."""
     if run.status in RUN_TERMINAL:
-        return
+        return None
     graph = graph_of(run)
-    for _ in range(MAX_SETTLE_ROUNDS):
-        records, maps = _load_state(run, state, recorded)
-        state = recorded = None
+    for rounds in range(1, MAX_SETTLE_ROUNDS + 1):
+        rows = state if state is not None else _read_state(run)
+        records, maps = _load_state(run, rows, recorded)
         result = plan(graph, records, maps, step_count=run.step_count, max_steps=run.max_steps)
-        _apply(run, graph, result, runnext)
+        created: StateRows = []
+        _apply(run, graph, result, runnext, created)
         if not result.settles_more:
-            return
+            simple = not (result.expand or result.dispatch or result.finish or result.outcome)
+            if rounds > 1 or not simple:
+                return None
+            return _patched(rows, recorded) + created
+        state = recorded = None
     raise RuntimeError(f"run {run.pk}: plan did not settle in {MAX_SETTLE_ROUNDS} rounds")
+
+
+def _read_state(run: Run) -> StateRows:
+    with prepared() as cursor:
+        cursor.execute(STATE_SQL, [run.pk])
+        return cursor.fetchall()
+
+
+def _patched(rows: StateRows, recorded: Recorded | None) -> StateRows:
+    """`rows` with the step `recorded` since as now stored (its outputs as
+    JSON text, as read: a later plan decodes its own copy)."""
+    if recorded is None:
+        return list(rows)
+    step, outputs = recorded
+    status = str(step.status)
+    text = json.dumps(outputs) if status == StepStatus.SUCCEEDED else None
+    patched = list(rows)
+    for index, row in enumerate(patched):
+        if row[0] == step.pk:
+            patched[index] = (row[0], row[1], row[2], status, step.error, row[5], text)
+    return patched
+
+
+# Per thread: (run id, event seq, STATE_SQL rows) as this thread's last record
+# of that run committed them (keep_state).
+_kept = threading.local()
+
+
+def keep_state(run: Run, rows: StateRows) -> None:
+    """After this transaction commits, keep `rows` (advance's result) as the
+    run's state at its `event_seq` then (events are written: call after the
+    `batched` block), for this thread's next record of the run (`kept_state`)."""
+    key = (run.pk, run.event_seq, rows)
+    transaction.on_commit(lambda: setattr(_kept, "state", key))
+
+
+def kept_state(run_id: int) -> tuple[int, StateRows] | None:
+    """(event seq, rows) kept by this thread for `run_id`, or None."""
+    kept = getattr(_kept, "state", None)
+    if kept is None or kept[0] != run_id:
+        return None
+    return kept[1], kept[2]
+
+
+def current_state(run: Run, kept: tuple[int, StateRows] | None) -> StateRows | None:
+    """The `kept` rows if still the run's state: every change to a step the
+    planner reads appends an event, so an unchanged `event_seq` (run locked)
+    means nothing changed since (a step turning `waiting` appends none, and
+    the planner treats waiting as running). Else None (read them)."""
+    if kept is not None and kept[0] == run.event_seq:
+        return kept[1]
+    return None
 
 
 # The latest attempt of every non-item step of a run, with the outputs of those
@@ -115,11 +178,10 @@ def _load_state(
 ) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
     """The planner's input: from `rows` (STATE_SQL, read earlier in this
     transaction, run locked) with the step `recorded` since then (its status
-    and error, and the outputs given) in place of its row, else read now."""
+    and error, and the outputs given) in place of its row, else read now.
+    A row's outputs are JSON text, decoded when the planner reads them."""
     if rows is None:
-        with prepared() as cursor:
-            cursor.execute(STATE_SQL, [run.pk])
-            rows = cursor.fetchall()
+        rows = _read_state(run)
     records = []
     running_maps = []
     for step_id, node_id, iteration, status, error, node_type, outputs in rows:
@@ -191,7 +253,15 @@ def _map_progress(run: Run, node_id: str, iteration: int) -> MapProgress:
     )
 
 
-def _apply(run: Run, graph: Graph, result: Plan, runnext: RunNext | None = None) -> None:
+def _apply(
+    run: Run,
+    graph: Graph,
+    result: Plan,
+    runnext: RunNext | None = None,
+    new_rows: StateRows | None = None,
+) -> None:
+    """Apply `result`; the steps it starts and skips are added to `new_rows`
+    as STATE_SQL rows."""
     if run.status == RunStatus.QUEUED:
         run.status = RunStatus.RUNNING
         run.started_at = timezone.now()
@@ -209,6 +279,8 @@ def _apply(run: Run, graph: Graph, result: Plan, runnext: RunNext | None = None)
             "cpu",
         )
         append_event(run, EventType.STEP_SKIPPED, _ids(step) | {"reason": skip.reason})
+        if new_rows is not None:
+            new_rows.append(_state_row(step))
     for start in result.start:
         inline = runnext is not None and runnext.step is None and start.queue == runnext.queue
         step = _create_step(
@@ -223,6 +295,8 @@ def _apply(run: Run, graph: Graph, result: Plan, runnext: RunNext | None = None)
             start.upstream,
             **(lease_fields(runnext.worker) if runnext and inline else {}),
         )
+        if new_rows is not None:
+            new_rows.append(_state_row(step))
         if runnext is not None and inline:
             # Created already running under the worker's lease: it runs the step
             # next, with no broker round trip (worker.execute).
@@ -242,6 +316,12 @@ def _apply(run: Run, graph: Graph, result: Plan, runnext: RunNext | None = None)
         Run.objects.filter(pk=run.pk).update(step_count=F("step_count") + created)
     if result.outcome is not None:
         finish_run(run, result.outcome)
+
+
+def _state_row(step: Step) -> tuple[Any, ...]:
+    """A new step's STATE_SQL row (no outputs yet)."""
+    status = str(step.status)
+    return (step.pk, step.node_id, step.iteration, status, step.error, step.node_type, None)
 
 
 def _create_step(

@@ -99,8 +99,10 @@ class Step(models.Model):
     row stays small.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # (db_index=False: step_team_finished and step_run_latest lead with these;
+    # a step row's every index costs each hop's insert, B1 in docs/benchmarks.md)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     node_id = models.CharField(max_length=100)
     node_type = models.CharField(max_length=50)
     iteration = models.PositiveIntegerField(default=0)
@@ -187,7 +189,8 @@ class RunEvent(models.Model):
     """Append-only run history: per-run gap-free seq, type (orchestration.events),
     JSON payload, timestamp."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # (db_index=False: the unique (run, seq) index serves every lookup by run)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=32)
     payload = models.JSONField(default=dict)

@@ -45,8 +45,12 @@ from webapp.runs.engine import (
     RunNext,
     StateRows,
     _ids,
+    _read_state,
     advance,
+    current_state,
     graph_of,
+    keep_state,
+    kept_state,
     lease_fields,
     metrics,
     send_step,
@@ -367,17 +371,29 @@ def record(
 ) -> Attempt | None:
     """Store the outcome if this attempt still holds its lease (fencing), and
     advance the run. Returns the step claimed for `runnext`, if any."""
+    kept = kept_state(attempt.run_id)  # this thread's last record of the run left it so
     with transaction.atomic():
-        # One round trip: lock the run, then the step, and read the run's
-        # state for the planner (run locked: it cannot change until commit).
+        # One round trip: lock the run, then the step, and (unless kept) read
+        # the run's state for the planner (run locked: it cannot change until commit).
         run, step, state = bulk.lock_two_then_select(
-            (Run, attempt.run_id), (Step, attempt.step_id), STATE_SQL, [attempt.run_id]
+            (Run, attempt.run_id),
+            (Step, attempt.step_id),
+            None if kept is not None else STATE_SQL,
+            [attempt.run_id],
         )
         if step.status != StepStatus.RUNNING or step.lease_token != attempt.token:
             log.info("step %s: outcome of a lost lease discarded", step.pk)
             return None
+        if state is None:
+            # Kept rows only if no other transaction changed the run since (else read).
+            state = current_state(run, kept)
+        if state is None:
+            state = _read_state(run)
         with batched(run):  # this transaction's events in one statement
-            return _record(run, step, attempt, outcome, runnext, state)
+            claimed, rows = _record(run, step, attempt, outcome, runnext, state)
+        if rows is not None:  # (now that the events are written: run.event_seq)
+            keep_state(run, rows)
+        return claimed
 
 
 def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:
@@ -425,19 +441,21 @@ def _record(
     outcome: StepOutcome,
     runnext: RunNext | None,
     state: StateRows,
-) -> Attempt | None:
+) -> tuple[Attempt | None, StateRows | None]:
+    """Store and plan; returns the step claimed for `runnext` (if any) and the
+    run's state rows as this transaction leaves them (advance), or None."""
     ledger = Ledger(run)
     need = _store(run, step, attempt, outcome, ledger)
     ledger.flush()
     if need == _NOTHING or (need == _ITEM_DONE and not _map_needs_planning(run, step)):
-        return None  # (a map item: other items still run and none waits for a slot)
-    # The state read with the locks, with this outcome (a map item is not among
+        return None, None  # (a map item: other items still run and none waits for a slot)
+    # The state as of the locks, with this outcome (a map item is not among
     # those rows; its map's progress is read after the flush above).
-    advance(run, runnext, state, recorded=(step, outcome.outputs))
+    rows = advance(run, runnext, state, recorded=(step, outcome.outputs))
     if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
-        return None  # (a run that ended in this plan cancelled the step)
+        return None, rows  # (a run that ended in this plan cancelled the step)
     # Nobody else knows the step yet (it was never sent) and the run is locked.
-    return start_attempt(run, runnext.step, runnext.worker, started=True)
+    return start_attempt(run, runnext.step, runnext.worker, started=True), rows
 
 
 def _store(run: Run, step: Step, attempt: Attempt, outcome: StepOutcome, ledger: Ledger) -> int:

@@ -9,6 +9,7 @@ stays `queued` and a step run inline is visible as such.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,10 @@ import pytest
 from django.test import override_settings
 
 from tests.conftest import Personas, WorkerPool
+from tests.webapp.monitoring.helpers import add_events
 from tests.webapp.runs.helpers import edge, graph, node, publish
-from webapp.runs import worker
-from webapp.runs.models import RunEvent, Step, StepStatus
+from webapp.runs import engine, worker
+from webapp.runs.models import Run, RunEvent, Step, StepStatus
 from webapp.runs.services import do_start_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_consumer")]
@@ -123,3 +125,51 @@ def test_fan_out_runs_one_branch_inline_and_queues_the_others(personas: Personas
     assert run.outputs == {"result": [1, 1]}
     assert Step.objects.get(run=run, node_id=queued).worker == "other-worker"
     assert Step.objects.get(run=run, node_id="out").worker == "other-worker"
+
+
+def _decoded(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """STATE_SQL rows with their outputs decoded (jsonb text is normalised)."""
+    return [(*row[:6], json.loads(row[6]) if row[6] is not None else None) for row in rows]
+
+
+def test_each_record_keeps_the_state_postgres_then_holds(
+    personas: Personas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a record keeps for this thread's next record of the run are
+    what STATE_SQL reads once it committed, at the run's event seq then."""
+    run = do_start_run(publish(personas.team_a, "chain", chain(4)), {"x": {"deep": [1, 2]}})
+    record, checked = worker.record, []
+
+    def checking(*args: Any, **kwargs: Any) -> Any:
+        claimed = record(*args, **kwargs)
+        kept = engine.kept_state(run.pk)
+        stored = Run.objects.values_list("event_seq", "status").get(pk=run.pk)
+        if stored[1] == "running":
+            assert kept is not None
+            assert kept[0] == stored[0]
+            assert _decoded(kept[1]) == _decoded(engine._read_state(run))
+            checked.append(len(kept[1]))
+        return claimed
+
+    monkeypatch.setattr(worker, "record", checking)
+    worker.execute(first_step(run.pk), "test-worker")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"result": {"deep": [1, 2]}}
+    assert checked == [2, 3, 4, 5, 6]  # one more step each hop, until the output's
+
+
+def test_kept_state_is_dropped_once_another_transaction_changes_the_run(
+    personas: Personas,
+) -> None:
+    run = do_start_run(publish(personas.team_a, "chain", chain(2)), {"x": 1})
+    with override_settings(RUNNEXT_MAX=2):  # in, p0 here; p1 to the (idle) broker
+        worker.execute(first_step(run.pk), "test-worker")
+    kept = engine.kept_state(run.pk)
+    assert kept is not None
+    run.refresh_from_db()
+    assert engine.current_state(run, kept) == kept[1]
+    add_events(run, 1)  # any change to the run's steps appends an event
+    run.refresh_from_db()
+    assert engine.current_state(run, kept) is None
+    assert engine.kept_state(run.pk + 1) is None  # another run's
