@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from functools import lru_cache, partial
 from typing import Any, TypeAlias, TypeVar
 
@@ -213,28 +213,21 @@ def lock_two_then_select(
     params: Sequence[Any] = (),
 ) -> tuple[M, N, list[tuple[Any, ...]] | None]:
     """Lock `first`'s row, then `second`'s (as `lock`), then run the query
-    `sql` (if given): statements in that order, sent in one round trip
-    (psycopg's pipeline mode) with the transaction's BEGIN. Each is its own
-    statement, so each sees what was committed before its own lock was
-    granted. Returns both instances and the query's rows (None without `sql`).
-    Raises DoesNotExist for a missing row."""
-    db = _db()
-    db.ensure_connection()
-    raw = db.connection
-    with ExitStack() as stack, raw.pipeline() as pipeline:
-        count = 3 if sql is not None else 2
-        cursors = [
-            PreparedCursor(stack.enter_context(psycopg.Cursor(raw)), db) for _ in range(count)
-        ]
-        for cursor, (model, pk) in zip(cursors, (first, second), strict=False):
-            cursor.execute(_lock_statement(model)[0], [pk])
-        if sql is not None:
-            cursors[2].execute(sql, params)
-        with db.wrap_database_errors:
-            pipeline.sync()
-        one = _instance(first[0], first[1], cursors[0].fetchone())
-        two = _instance(second[0], second[1], cursors[1].fetchone())
-        return one, two, cursors[2].fetchall() if sql is not None else None
+    `sql` (if given), in that order. Returns both instances and the query's
+    rows (None without `sql`). Raises DoesNotExist for a missing row.
+
+    Plain round trips, one per statement: with the database on the same
+    machine or network a round trip costs ~0.05 ms, less than the client CPU
+    psycopg's pipeline mode took to save it (docs/benchmarks.md, B1)."""
+    with prepared() as cursor:
+        cursor.execute(_lock_statement(first[0])[0], [first[1]])
+        one = _instance(first[0], first[1], cursor.fetchone())
+        cursor.execute(_lock_statement(second[0])[0], [second[1]])
+        two = _instance(second[0], second[1], cursor.fetchone())
+        if sql is None:
+            return one, two, None
+        cursor.execute(sql, params)
+        return one, two, cursor.fetchall()
 
 
 def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:

@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -27,7 +29,7 @@ from psycopg.types.json import Jsonb
 
 from orchestration.events import EventType
 from webapp.runs.bulk import prepared
-from webapp.runs.models import Run, RunEvent
+from webapp.runs.models import Run
 from webapp.runs.perprocess import PerProcess
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,26 @@ def team_group(team_id: int) -> str:
     return f"team.{team_id}"
 
 
-def append_event(run: Run, type: EventType, payload: dict[str, Any] | None = None) -> RunEvent:
+@dataclass(slots=True)
+class Appended:
+    """An event being appended: a RunEvent row once written (`id`, `seq` set
+    then). Not a model instance: building one cost more than writing it."""
+
+    type: str
+    payload: dict[str, Any]
+    ts: datetime
+    id: int | None = None
+    seq: int | None = None
+
+
+def append_event(run: Run, type: EventType, payload: dict[str, Any] | None = None) -> Appended:
     """Append one event to `run` (whose row the caller has locked) and publish it
     after commit. Returns the event (its `seq` is set once it is written).
 
     One statement: the run's counter is bumped and the event inserted with the
     new `seq` together (gap-free: the counter row stays locked until commit).
     Inside `batched(run)`, the event is written when the batch ends instead."""
-    event = RunEvent(run_id=run.pk, type=type.value, payload=payload or {}, ts=timezone.now())
+    event = Appended(type.value, payload or {}, timezone.now())
     batch = _batches().get(id(run))
     if batch is not None:
         batch.append(event)
@@ -86,14 +100,14 @@ def is_batched(run: Run) -> bool:
 _local = threading.local()
 
 
-def _batches() -> dict[int, list[RunEvent]]:
-    batches: dict[int, list[RunEvent]] | None = getattr(_local, "batches", None)
+def _batches() -> dict[int, list[Appended]]:
+    batches: dict[int, list[Appended]] | None = getattr(_local, "batches", None)
     if batches is None:
         batches = _local.batches = {}
     return batches
 
 
-def _write(run: Run, events: list[RunEvent], steps_created: int) -> None:
+def _write(run: Run, events: list[Appended], steps_created: int) -> None:
     """One statement: bump the run's event counter by len(events) (and its step
     count), insert the events with consecutive seqs, queue them for publishing."""
     if not events:

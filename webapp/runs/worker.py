@@ -373,8 +373,8 @@ def record(
     advance the run. Returns the step claimed for `runnext`, if any."""
     kept = kept_state(attempt.run_id)  # this thread's last record of the run left it so
     with transaction.atomic():
-        # One round trip: lock the run, then the step, and (unless kept) read
-        # the run's state for the planner (run locked: it cannot change until commit).
+        # Lock the run, then the step, and (unless kept) read the run's state
+        # for the planner (run locked: it cannot change until commit).
         run, step, state = bulk.lock_two_then_select(
             (Run, attempt.run_id),
             (Step, attempt.step_id),

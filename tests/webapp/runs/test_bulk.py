@@ -133,6 +133,10 @@ def test_lock_two_then_select_holds_both_locks_until_commit(personas: Personas) 
             assert locked_elsewhere("runs_run", run.pk)
             assert locked_elsewhere("runs_step", first.pk)
         assert not locked_elsewhere("runs_run", run.pk)
+        with transaction.atomic():  # without a query: the locks only
+            *_, no_rows = bulk.lock_two_then_select((Run, run.pk), (Step, first.pk), None)
+            assert no_rows is None
+            assert locked_elsewhere("runs_step", first.pk)
         with pytest.raises(Step.DoesNotExist), transaction.atomic():
             bulk.lock_two_then_select((Run, run.pk), (Step, 0), "SELECT 1", [])
     finally:
