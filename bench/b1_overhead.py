@@ -12,8 +12,10 @@ wait for succeeded), against, on the same broker and workers:
   Postgres checkpointer (PostgresSaver, psycopg 3, database
   `quorum_bench_langgraph`) and invoked with durability="sync" (a checkpoint is
   written before each next step starts); also without a checkpointer.
+The measures run in rounds, one run of each per round, all while the workers
+are up, so that each round's runs see the same machine state.
 
-Prints ms per hop and the RATIOs engine/Celery (target <= 3) and
+Prints ms per hop, the ratios of each round and the RATIOs engine/Celery (target <= 3) and
 engine/LangGraph+Postgres (target < 1).
 
 `--profile` instead runs the same chain in this process without Celery (the
@@ -37,7 +39,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -117,50 +119,64 @@ def _passthrough(state: ChainState) -> ChainState:
     return {"value": state["value"]}
 
 
-def langgraph_runs(nodes: int, repeats: int) -> dict[str, list[float]] | str:
-    """{"postgres": [...], "memory": [...]} seconds per invoke, or why not run."""
-    try:
+class LangGraphChain:
+    """The LangGraph chain, opened once (`open`), invoked one run at a time so
+    that its runs interleave with the engine's (the same machine state for
+    both: on a shared VM the speed of everything drifts within minutes)."""
+
+    def __init__(self, nodes: int, stack: ExitStack) -> None:
         # Bench-only (requirements-bench.txt); pyproject.toml lets mypy run without it.
         from langgraph.checkpoint.postgres import PostgresSaver
         from langgraph.graph import END, START, StateGraph
-    except ImportError as exc:
-        return (
-            f"LangGraph is not installed ({exc}); "
-            "`.venv/bin/pip install -r requirements-bench.txt` adds it"
-        )
-    from webapp.ops.preflight import ensure_postgres
 
-    ensure_postgres(LANGGRAPH_URL)
-    builder = StateGraph(ChainState)
-    names = [f"n{i}" for i in range(nodes)]
-    for name in names:
-        builder.add_node(name, _passthrough)
-    builder.add_edge(START, names[0])
-    for a, b in pairwise(names):
-        builder.add_edge(a, b)
-    builder.add_edge(names[-1], END)
+        from webapp.ops.preflight import ensure_postgres
 
-    def config() -> Any:
-        return {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": nodes + 10}
-
-    results: dict[str, list[float]] = {"postgres": [], "memory": []}
-    conninfo = LANGGRAPH_URL.replace("postgres://", "postgresql://", 1)
-    with PostgresSaver.from_conn_string(conninfo) as saver:
+        ensure_postgres(LANGGRAPH_URL)
+        builder = StateGraph(ChainState)
+        names = [f"n{i}" for i in range(nodes)]
+        for name in names:
+            builder.add_node(name, _passthrough)
+        builder.add_edge(START, names[0])
+        for a, b in pairwise(names):
+            builder.add_edge(a, b)
+        builder.add_edge(names[-1], END)
+        self.nodes = nodes
+        conninfo = LANGGRAPH_URL.replace("postgres://", "postgresql://", 1)
+        saver = stack.enter_context(PostgresSaver.from_conn_string(conninfo))
         saver.setup()
-        durable = builder.compile(checkpointer=saver)
-        durable.invoke({"value": 0}, config(), durability="sync")  # warm-up
-        for _ in range(repeats):
-            started = time.perf_counter()
-            out = durable.invoke({"value": 1}, config(), durability="sync")
-            results["postgres"].append(time.perf_counter() - started)
-            assert out == {"value": 1}, out
-    plain = builder.compile()
-    plain.invoke({"value": 0}, config())
-    for _ in range(repeats):
+        self.durable = builder.compile(checkpointer=saver)
+        self.plain = builder.compile()
+        self.durable.invoke({"value": 0}, self._config(), durability="sync")  # warm-up
+        self.plain.invoke({"value": 0}, self._config())
+
+    @classmethod
+    def open(cls, nodes: int, stack: ExitStack) -> LangGraphChain | str:
+        """The chain, or why it cannot run (LangGraph not installed)."""
+        try:
+            import langgraph.checkpoint.postgres  # noqa: F401
+        except ImportError as exc:
+            return (
+                f"LangGraph is not installed ({exc}); "
+                "`.venv/bin/pip install -r requirements-bench.txt` adds it"
+            )
+        return cls(nodes, stack)
+
+    def _config(self) -> Any:
+        return {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": self.nodes + 10}
+
+    def durable_run(self) -> float:
+        """Seconds for one invoke with PostgresSaver, durability="sync"."""
         started = time.perf_counter()
-        plain.invoke({"value": 1}, config())
-        results["memory"].append(time.perf_counter() - started)
-    return results
+        out = self.durable.invoke({"value": 1}, self._config(), durability="sync")
+        elapsed = time.perf_counter() - started
+        assert out == {"value": 1}, out
+        return elapsed
+
+    def memory_run(self) -> float:
+        """Seconds for one invoke without a checkpointer."""
+        started = time.perf_counter()
+        self.plain.invoke({"value": 1}, self._config())
+        return time.perf_counter() - started
 
 
 # ---- profile ---------------------------------------------------------------------
@@ -402,20 +418,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.trace:
         traced_runs(version, args)
         return
-    with harness.Services() as services:
+    figures: dict[str, list[float]] = defaultdict(list)
+    with harness.Services() as services, ExitStack() as stack:
         services.start_worker("cpu", "prefork", args.cpu_concurrency)
         services.start_worker("io", "threads", args.io_concurrency)
         services.start_beat()
+        langgraph = None if args.skip_langgraph else LangGraphChain.open(args.nodes, stack)
         # Warm-up (imports, pools, connections in both worker children), not measured.
         engine_runs(version, 2, args.timeout)
         celery_runs("chain", args.nodes, 2, args.timeout)
         celery_runs("relay", args.nodes, 2, args.timeout)
-        figures = {
-            "engine": engine_runs(version, args.repeats, args.timeout),
-            "chain": celery_runs("chain", args.nodes, args.repeats, args.timeout),
-            "relay": celery_runs("relay", args.nodes, args.repeats, args.timeout),
-        }
-    langgraph = None if args.skip_langgraph else langgraph_runs(args.nodes, args.repeats)
+        # Rounds: one run of each measure per round, so that all see the same
+        # machine state (the ratios per round show how much it drifted).
+        for _ in range(args.repeats):
+            figures["engine"] += engine_runs(version, 1, args.timeout)
+            figures["chain"] += celery_runs("chain", args.nodes, 1, args.timeout)
+            figures["relay"] += celery_runs("relay", args.nodes, 1, args.timeout)
+            if isinstance(langgraph, LangGraphChain):
+                figures["postgres"].append(langgraph.durable_run())
+                figures["memory"].append(langgraph.memory_run())
 
     hops = args.nodes
 
@@ -428,10 +449,10 @@ def main(argv: list[str] | None = None) -> None:
         ("raw Celery chain (no-op tasks)", figures["chain"]),
         ("raw Celery relay (task sends next)", figures["relay"]),
     ]
-    if isinstance(langgraph, dict):
+    if figures["postgres"]:
         measures += [
-            ("LangGraph + PostgresSaver, sync", langgraph["postgres"]),
-            ("LangGraph, no checkpointer", langgraph["memory"]),
+            ("LangGraph + PostgresSaver, sync", figures["postgres"]),
+            ("LangGraph, no checkpointer", figures["memory"]),
         ]
     rows = [
         [
@@ -451,11 +472,15 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     print()
+    print(f"per round, engine / Celery chain: {_rounds(figures['engine'], figures['chain'])}")
+    if figures["postgres"]:
+        lg_rounds = _rounds(figures["engine"], figures["postgres"])
+        print(f"per round, engine / LangGraph+PG: {lg_rounds}")
     celery_ratio = engine / per_hop(figures["chain"])
     verdict = "met" if celery_ratio <= 3 else "MISSED"
     print(f"RATIO engine / raw Celery chain per hop = {celery_ratio:.2f} (target <= 3): {verdict}")
-    if isinstance(langgraph, dict):
-        lg_ratio = engine / per_hop(langgraph["postgres"])
+    if figures["postgres"]:
+        lg_ratio = engine / per_hop(figures["postgres"])
         verdict = "met" if lg_ratio < 1 else "MISSED"
         print(
             f"RATIO engine / LangGraph+Postgres (durability=sync) per step = {lg_ratio:.2f} "
@@ -463,6 +488,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif langgraph is not None:
         print(f"LangGraph comparison not run: {langgraph}")
+
+
+def _rounds(engine: list[float], other: list[float]) -> str:
+    return ", ".join(f"{a / b:.2f}" for a, b in zip(engine, other, strict=True))
 
 
 if __name__ == "__main__":
