@@ -3,6 +3,7 @@ several at once as "run.batch" group messages (over the real Redis layer)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -43,3 +44,30 @@ def test_messages_go_to_each_group_in_order_batched_at_most_batch_max() -> None:
     assert [m["seq"] for m in first + second] == list(range(1, count + 1))
     # A group with one message gets it alone: no batch wrapper.
     assert team_messages == [event(run_id, count, "run.succeeded")]
+
+
+def test_the_publisher_sends_what_is_submitted_within_linger_together() -> None:
+    """Two commits' messages submitted back to back reach the group as one
+    "run.batch" (the publisher gathers for LINGER_S), in order."""
+    layer = get_channel_layer()
+    assert layer is not None
+    run_id = 91_003
+
+    async def scenario() -> list[dict[str, Any]]:
+        channel = await layer.new_channel()
+        await layer.group_add(events.run_group(run_id), channel)
+        events.publish_many([(event(run_id, 1), run_id, None)])
+        await asyncio.sleep(0.005)  # (< LINGER_S; without gathering, 1 would go alone)
+        events.publish_many([(event(run_id, 2), run_id, None), (event(run_id, 3), run_id, None)])
+        received = [await asyncio.wait_for(layer.receive(channel), 5)]
+        try:  # nothing else follows
+            received.append(await asyncio.wait_for(layer.receive(channel), 0.3))
+        except TimeoutError:
+            pass
+        await layer.group_discard(events.run_group(run_id), channel)
+        return received
+
+    received = async_to_sync(scenario)()
+    assert [m["type"] for m in received] == ["run.batch"]
+    assert [m["seq"] for m in received[0]["messages"]] == [1, 2, 3]
+    assert events.drain(5)
