@@ -75,5 +75,6 @@ def run(coro: Coroutine[Any, Any, T], *, shared: bool) -> T:
     loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
     if loop is None or loop.is_closed() or getattr(_local, "pid", None) != os.getpid():
         loop = _local.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # (as asyncio.Runner did: the thread's current loop)
         _local.pid = os.getpid()
     return loop.run_until_complete(coro)
