@@ -21,7 +21,6 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
-N = TypeVar("N", bound=models.Model)
 
 
 class PreparedCursor:
@@ -204,30 +203,6 @@ def lock(model: type[M], pk: int) -> M:
     with prepared() as cursor:
         cursor.execute(sql, [pk])
         return _instance(model, pk, cursor.fetchone())
-
-
-def lock_two_then_select(
-    first: tuple[type[M], int],
-    second: tuple[type[N], int],
-    sql: str | None,
-    params: Sequence[Any] = (),
-) -> tuple[M, N, list[tuple[Any, ...]] | None]:
-    """Lock `first`'s row, then `second`'s (as `lock`), then run the query
-    `sql` (if given), in that order. Returns both instances and the query's
-    rows (None without `sql`). Raises DoesNotExist for a missing row.
-
-    Plain round trips, one per statement: with the database on the same
-    machine or network a round trip costs ~0.05 ms, less than the client CPU
-    psycopg's pipeline mode took to save it (docs/benchmarks.md, B1)."""
-    with prepared() as cursor:
-        cursor.execute(_lock_statement(first[0])[0], [first[1]])
-        one = _instance(first[0], first[1], cursor.fetchone())
-        cursor.execute(_lock_statement(second[0])[0], [second[1]])
-        two = _instance(second[0], second[1], cursor.fetchone())
-        if sql is None:
-            return one, two, None
-        cursor.execute(sql, params)
-        return one, two, cursor.fetchall()
 
 
 def _instance(model: type[M], pk: int, row: tuple[Any, ...] | None) -> M:

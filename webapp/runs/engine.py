@@ -78,10 +78,10 @@ def advance(
     recorded: Recorded | None = None,
 ) -> StateRows | None:
     """Plan and apply until nothing more can happen without a step running.
-    `state`: the run's STATE_SQL rows as of this transaction's start (run
-    locked; read in it, or kept by `keep_state`), before the non-item step
-    `recorded` (step, outputs) was stored; the first plan uses them (with that
-    step as now stored) instead of reading them again.
+    `state`: the run's STATE_SQL rows kept by `keep_state` and still current
+    (run locked), from before the non-item step `recorded` (step, outputs) was
+    stored; the first plan uses them, with that step as now stored, instead
+    of reading them.
 
     Returns the run's STATE_SQL rows as this transaction leaves them, when
     one plan settled and it only started and skipped steps (a chain's every
@@ -90,17 +90,15 @@ def advance(
         return None
     graph = graph_of(run)
     for rounds in range(1, MAX_SETTLE_ROUNDS + 1):
-        rows = state if state is not None else _read_state(run)
-        records, maps = _load_state(run, rows, recorded)
+        rows = _patched(state, recorded) if state is not None else _read_state(run)
+        records, maps = _load_state(run, rows)
         result = plan(graph, records, maps, step_count=run.step_count, max_steps=run.max_steps)
         created: StateRows = []
         _apply(run, graph, result, runnext, created)
         if not result.settles_more:
             simple = not (result.expand or result.dispatch or result.finish or result.outcome)
-            if rounds > 1 or not simple:
-                return None
-            return _patched(rows, recorded) + created
-        state = recorded = None
+            return rows + created if rounds == 1 and simple else None
+        state = None
     raise RuntimeError(f"run {run.pk}: plan did not settle in {MAX_SETTLE_ROUNDS} rounds")
 
 
@@ -112,9 +110,9 @@ def _read_state(run: Run) -> StateRows:
 
 def _patched(rows: StateRows, recorded: Recorded | None) -> StateRows:
     """`rows` with the step `recorded` since as now stored (its outputs as
-    JSON text, as read: a later plan decodes its own copy)."""
+    JSON text, as read: each plan decodes its own copy)."""
     if recorded is None:
-        return list(rows)
+        return rows
     step, outputs = recorded
     status = str(step.status)
     text = json.dumps(outputs) if status == StepStatus.SUCCEEDED else None
@@ -174,23 +172,14 @@ Recorded = tuple[Step, dict[str, Any] | None]  # a step stored since, and its ou
 
 
 def _load_state(
-    run: Run, rows: StateRows | None = None, recorded: Recorded | None = None
+    run: Run, rows: StateRows
 ) -> tuple[list[StepRecord], dict[tuple[str, int], MapProgress]]:
-    """The planner's input: from `rows` (STATE_SQL, read earlier in this
-    transaction, run locked) with the step `recorded` since then (its status
-    and error, and the outputs given) in place of its row, else read now.
-    A row's outputs are JSON text, decoded when the planner reads them."""
-    if rows is None:
-        rows = _read_state(run)
+    """The planner's input, from the run's STATE_SQL `rows` (outputs as JSON
+    text, decoded when the planner reads them) and its running maps' progress."""
     records = []
     running_maps = []
-    for step_id, node_id, iteration, status, error, node_type, outputs in rows:
-        decoded: Mapping[str, Any] | None
-        if recorded is not None and step_id == recorded[0].pk:
-            status, error = recorded[0].status, recorded[0].error
-            decoded = recorded[1] if status == StepStatus.SUCCEEDED else None
-        else:
-            decoded = _JSONOutputs(outputs) if outputs is not None else None
+    for _, node_id, iteration, status, error, node_type, outputs in rows:
+        decoded = _JSONOutputs(outputs) if outputs is not None else None
         records.append(StepRecord(node_id, iteration, status, decoded, error))
         if node_type == "map" and status == StepStatus.RUNNING:
             running_maps.append((node_id, iteration))

@@ -41,11 +41,9 @@ from webapp.providers.services import team_provider_configs
 from webapp.runs import bulk, groupcommit, quotas, runner
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
-    STATE_SQL,
     RunNext,
     StateRows,
     _ids,
-    _read_state,
     advance,
     current_state,
     graph_of,
@@ -371,24 +369,15 @@ def record(
 ) -> Attempt | None:
     """Store the outcome if this attempt still holds its lease (fencing), and
     advance the run. Returns the step claimed for `runnext`, if any."""
-    kept = kept_state(attempt.run_id)  # this thread's last record of the run left it so
     with transaction.atomic():
-        # Lock the run, then the step, and (unless kept) read the run's state
-        # for the planner (run locked: it cannot change until commit).
-        run, step, state = bulk.lock_two_then_select(
-            (Run, attempt.run_id),
-            (Step, attempt.step_id),
-            None if kept is not None else STATE_SQL,
-            [attempt.run_id],
-        )
+        run = bulk.lock(Run, attempt.run_id)  # lock order: run, then step
+        step = bulk.lock(Step, attempt.step_id)
         if step.status != StepStatus.RUNNING or step.lease_token != attempt.token:
             log.info("step %s: outcome of a lost lease discarded", step.pk)
             return None
-        if state is None:
-            # Kept rows only if no other transaction changed the run since (else read).
-            state = current_state(run, kept)
-        if state is None:
-            state = _read_state(run)
+        # The state this thread's last record of the run left, if nobody changed
+        # the run since (else None: the planner reads it).
+        state = current_state(run, kept_state(run.pk))
         with batched(run):  # this transaction's events in one statement
             claimed, rows = _record(run, step, attempt, outcome, runnext, state)
         if rows is not None:  # (now that the events are written: run.event_seq)
@@ -440,7 +429,7 @@ def _record(
     attempt: Attempt,
     outcome: StepOutcome,
     runnext: RunNext | None,
-    state: StateRows,
+    state: StateRows | None,
 ) -> tuple[Attempt | None, StateRows | None]:
     """Store and plan; returns the step claimed for `runnext` (if any) and the
     run's state rows as this transaction leaves them (advance), or None."""
@@ -449,8 +438,8 @@ def _record(
     ledger.flush()
     if need == _NOTHING or (need == _ITEM_DONE and not _map_needs_planning(run, step)):
         return None, None  # (a map item: other items still run and none waits for a slot)
-    # The state as of the locks, with this outcome (a map item is not among
-    # those rows; its map's progress is read after the flush above).
+    # The kept state, with this outcome (a map item is not among those rows;
+    # its map's progress is read after the flush above).
     rows = advance(run, runnext, state, recorded=(step, outcome.outputs))
     if runnext is None or runnext.step is None or run.status in RUN_TERMINAL:
         return None, rows  # (a run that ended in this plan cancelled the step)

@@ -103,10 +103,9 @@ def test_prepared_statements_are_logged_and_raise_djangos_errors(personas: Perso
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lock_two_then_select_holds_both_locks_until_commit(personas: Personas) -> None:
+def test_locks_of_run_then_step_are_held_until_commit(personas: Personas) -> None:
     run = make_run(personas.team_a)
     first = new_step(run.pk, run.team_id, "a")
-    new_step(run.pk, run.team_id, "b")
     params = connection.get_connection_params()
     other = psycopg.connect(
         host=params.get("host"), port=params.get("port"), dbname=params["dbname"], autocommit=True
@@ -122,22 +121,13 @@ def test_lock_two_then_select_holds_both_locks_until_commit(personas: Personas) 
 
     try:
         with transaction.atomic():
-            locked_run, locked_step, rows = bulk.lock_two_then_select(
-                (Run, run.pk),
-                (Step, first.pk),
-                "SELECT node_id FROM runs_step WHERE run_id = %s ORDER BY id",
-                [run.pk],
-            )
+            locked_run = bulk.lock(Run, run.pk)
+            locked_step = bulk.lock(Step, first.pk)
             assert (locked_run.pk, locked_step.pk, locked_step.node_id) == (run.pk, first.pk, "a")
-            assert rows == [("a",), ("b",)]
             assert locked_elsewhere("runs_run", run.pk)
             assert locked_elsewhere("runs_step", first.pk)
         assert not locked_elsewhere("runs_run", run.pk)
-        with transaction.atomic():  # without a query: the locks only
-            *_, no_rows = bulk.lock_two_then_select((Run, run.pk), (Step, first.pk), None)
-            assert no_rows is None
-            assert locked_elsewhere("runs_step", first.pk)
         with pytest.raises(Step.DoesNotExist), transaction.atomic():
-            bulk.lock_two_then_select((Run, run.pk), (Step, 0), "SELECT 1", [])
+            bulk.lock(Step, 0)
     finally:
         other.close()

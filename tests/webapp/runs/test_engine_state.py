@@ -30,7 +30,7 @@ def test_state_reads_latest_non_item_steps_with_outputs_of_succeeded_ones(
     add_step(run, "mid", StepStatus.FAILED, {"out": "not read: the step failed"})
     item = add_step(run, "map", StepStatus.SUCCEEDED, {"out": 1})
     Step.objects.filter(pk=item.pk).update(item=0)  # map items are summarised, not listed
-    records, maps = engine._load_state(run)
+    records, maps = engine._load_state(run, engine._read_state(run))
     assert [(r.node_id, r.status) for r in records] == [("in", "succeeded"), ("mid", "failed")]
     assert dict(records[0].outputs or {}) == {"out": {"topic": "owls"}}
     assert records[0].outputs is not None
@@ -48,11 +48,11 @@ def test_state_from_rows_read_earlier_shows_the_recorded_step_as_stored_now(
     add_step(run, "in", StepStatus.SUCCEEDED, {"out": "x"})
     running = add_step(run, "mid", StepStatus.RUNNING)
     with transaction.atomic():
-        _, locked, rows = bulk.lock_two_then_select(
-            (Run, run.pk), (Step, running.pk), engine.STATE_SQL, [run.pk]
-        )
+        bulk.lock(Run, run.pk)
+        locked = bulk.lock(Step, running.pk)
+        rows = engine._read_state(run)
         locked.status = StepStatus.SUCCEEDED
-        records, _ = engine._load_state(run, rows, (locked, {"out": "y"}))
+        records, _ = engine._load_state(run, engine._patched(rows, (locked, {"out": "y"})))
     assert [(r.node_id, r.status, dict(r.outputs or {})) for r in records] == [
         ("in", "succeeded", {"out": "x"}),
         ("mid", "succeeded", {"out": "y"}),
