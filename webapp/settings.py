@@ -111,6 +111,12 @@ _db["OPTIONS"] = {
     # mode older than 1.21, which cannot keep prepared statements).
     "prepare_threshold": 5 if env_bool("DB_PREPARED_STATEMENTS", True) else None,
 }
+if _db["OPTIONS"]["prepare_threshold"] is not None:
+    # Those statements are keyed by primary key or run id, so one generic plan
+    # per statement fits every call; without this, Postgres re-plans a statement
+    # with many parameters (the express record's) at every call, which cost
+    # more than running it (docs/benchmarks.md, B1).
+    _db["OPTIONS"]["options"] = "-c plan_cache_mode=force_generic_plan"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -253,6 +259,10 @@ RUN_MAX_STEPS = env_int("RUN_MAX_STEPS", 100_000)
 # its own queue without a broker round trip, up to this many steps per delivery;
 # 1 turns it off (every step then goes through the broker).
 RUNNEXT_MAX = max(1, env_int("RUNNEXT_MAX", 100))
+# The express record (webapp/runs/express.py): a step that succeeded with no LLM
+# calls, in a run this thread recorded last, is recorded with the steps it makes
+# ready in one statement. 0 sends every outcome through the general path.
+RECORD_EXPRESS = env_bool("RECORD_EXPRESS", True)
 # Map items dispatched together are sent this many to a Celery message
 # (engine.send_items; 1 = one message per item). Retries and re-sends go alone.
 MAP_ITEMS_PER_MESSAGE = max(1, env_int("MAP_ITEMS_PER_MESSAGE", 25))

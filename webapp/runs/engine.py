@@ -123,34 +123,48 @@ def _patched(rows: StateRows, recorded: Recorded | None) -> StateRows:
     return patched
 
 
-# Per thread: (run id, event seq, STATE_SQL rows) as this thread's last record
-# of that run committed them (keep_state).
-_kept = threading.local()
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A run's state as this thread's last record of it committed it: its
+    STATE_SQL `rows` at `event_seq` and `step_count`, and the `run` object
+    that record locked (for what never changes: team, version, inputs,
+    deadline, max_steps)."""
+
+    run: Run
+    event_seq: int
+    step_count: int
+    rows: StateRows
+
+
+_kept = threading.local()  # .state: Kept
 
 
 def keep_state(run: Run, rows: StateRows) -> None:
     """After this transaction commits, keep `rows` (advance's result) as the
     run's state at its `event_seq` then (events are written: call after the
     `batched` block), for this thread's next record of the run (`kept_state`)."""
-    key = (run.pk, run.event_seq, rows)
-    transaction.on_commit(lambda: setattr(_kept, "state", key))
+    kept = Kept(run, run.event_seq, run.step_count, rows)
+    transaction.on_commit(lambda: set_kept(kept))
 
 
-def kept_state(run_id: int) -> tuple[int, StateRows] | None:
-    """(event seq, rows) kept by this thread for `run_id`, or None."""
-    kept = getattr(_kept, "state", None)
-    if kept is None or kept[0] != run_id:
-        return None
-    return kept[1], kept[2]
+def set_kept(kept: Kept) -> None:
+    """Keep `kept` for this thread now (its transaction has committed)."""
+    _kept.state = kept
 
 
-def current_state(run: Run, kept: tuple[int, StateRows] | None) -> StateRows | None:
+def kept_state(run_id: int) -> Kept | None:
+    """The state this thread kept for `run_id`, or None."""
+    kept: Kept | None = getattr(_kept, "state", None)
+    return kept if kept is not None and kept.run.pk == run_id else None
+
+
+def current_state(run: Run, kept: Kept | None) -> StateRows | None:
     """The `kept` rows if still the run's state: every change to a step the
     planner reads appends an event, so an unchanged `event_seq` (run locked)
     means nothing changed since (a step turning `waiting` appends none, and
     the planner treats waiting as running). Else None (read them)."""
-    if kept is not None and kept[0] == run.event_seq:
-        return kept[1]
+    if kept is not None and kept.event_seq == run.event_seq:
+        return kept.rows
     return None
 
 

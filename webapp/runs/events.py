@@ -136,18 +136,22 @@ def _write(run: Run, events: list[Appended], steps_created: int) -> None:
     run.event_seq = written[-1][1]
     for (event_id, seq), event in zip(written, events, strict=True):
         event.id, event.seq = event_id, seq
-        message = {
-            "type": "run.event",
-            "run_id": run.pk,
-            "seq": seq,
-            "event": event.type,
-            "payload": event.payload,
-            "ts": event.ts.isoformat(),
-        }
         # The team's group (ws/team/: the runs list) gets the run's own
         # events only; step events would double the publishing of a big map.
         team = run.team_id if event.type.startswith("run.") else None
-        _queue_for_commit(message, run.pk, team)
+        _queue_for_commit(message(run.pk, event), run.pk, team)
+
+
+def message(run_id: int, event: Appended) -> dict[str, Any]:
+    """The "run.event" channel-layer message of a written event (`seq` set)."""
+    return {
+        "type": "run.event",
+        "run_id": run_id,
+        "seq": event.seq,
+        "event": event.type,
+        "payload": event.payload,
+        "ts": event.ts.isoformat(),
+    }
 
 
 _pending = threading.local()

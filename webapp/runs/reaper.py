@@ -72,7 +72,7 @@ def recover_lost_step(run_id: int, step_id: int) -> int:
             step.save()
             append_event(run, EventType.STEP_CANCELLED, _ids(step))
             return 1
-        _, config = node_for(graph_of(run), step)
+        _, config = node_for(graph_of(run), step.node_id, step.item is not None)
         if step.attempt < config.max_attempts:
             retry(run, step, config, error)
             log.warning("step %s: %s; retrying as attempt %s", step.pk, error, step.attempt + 1)

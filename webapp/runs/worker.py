@@ -11,7 +11,9 @@
    Map items are claimed and recorded in batches (groupcommit.py).
 3. record: with the run and step rows locked again, and only if the step still
    holds the same lease token (fencing), the outcome is stored, the run is
-   advanced by the planner, and new steps are enqueued after commit.
+   advanced by the planner, and new steps are enqueued after commit. The
+   common outcome (a step that succeeded with no LLM calls, in a run this
+   thread recorded last) is first tried as one statement (express.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +40,7 @@ from orchestration.nodes import get_node_type
 from orchestration.nodes.base import NodeConfig, NodeError, NodeType, Upstream, WaitForChild
 from orchestration.providers.base import LLMCall
 from webapp.providers.services import team_provider_configs
-from webapp.runs import bulk, groupcommit, quotas, runner
+from webapp.runs import bulk, express, groupcommit, quotas, runner
 from webapp.runs.context import WorkerContext
 from webapp.runs.engine import (
     RunNext,
@@ -87,6 +89,8 @@ class Attempt:
     config: NodeConfig
     inputs: dict[str, Any]
     context: WorkerContext
+    started_at: datetime | None = None  # the step row's
+    queue_wait_ms: float | None = None  # the step row's
     leased_at: float = field(default_factory=time.monotonic)  # when the lease was taken
     prepared: bool = False  # provider configs and the budget flag already loaded
     budget_exhausted: str | None = None  # (when prepared) the team's budget message
@@ -135,25 +139,25 @@ def execute(step_id: int, worker: str) -> None:
         connection.close()
 
 
-def node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
-    """The node type and parsed config a step executes (a map item runs the
-    body), parsed once per graph and node (graphs are immutable, configs are
-    read only)."""
-    key = (id(graph), step.node_id, step.item is not None)
+def node_for(graph: Graph, node_id: str, item: bool) -> tuple[type[NodeType], NodeConfig]:
+    """The node type and parsed config a step of `node_id` executes (a map
+    `item` runs the body), parsed once per graph and node (graphs are
+    immutable, configs are read only)."""
+    key = (id(graph), node_id, item)
     found = _nodes.get(key)
     if found is None or found[0] is not graph:
         if len(_nodes) > 4096:
             _nodes.clear()
-        found = _nodes[key] = (graph, *_node_for(graph, step))
+        found = _nodes[key] = (graph, *_node_for(graph, node_id, item))
     return found[1], found[2]
 
 
 _nodes: dict[tuple[int, str, bool], tuple[Graph, type[NodeType], NodeConfig]] = {}
 
 
-def _node_for(graph: Graph, step: Step) -> tuple[type[NodeType], NodeConfig]:
-    node = graph.node(step.node_id)
-    if step.item is not None:
+def _node_for(graph: Graph, node_id: str, item: bool) -> tuple[type[NodeType], NodeConfig]:
+    node = graph.node(node_id)
+    if item:
         body = node.config.get("body") or {}
         node_type = get_node_type(str(body.get("type")))
         return node_type, node_type.parse_config(dict(body.get("config") or {}))
@@ -208,17 +212,46 @@ def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
     and return the Attempt the worker runs."""
     assert step.lease_token is not None
     append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
-    node_type, config = node_for(graph_of(run), step)
-    run_id, step_id = run.pk, step.pk
+    attempt = new_attempt(
+        run,
+        step.pk,
+        step.node_id,
+        step.iteration,
+        step.item,
+        step.attempt,
+        step.queue,
+        step.lease_token,
+        step.payload.inputs,
+        step.payload.upstream,
+    )
+    attempt.started_at, attempt.queue_wait_ms = step.started_at, step.queue_wait_ms
+    return attempt
+
+
+def new_attempt(
+    run: Run,
+    step_id: int,
+    node_id: str,
+    iteration: int,
+    item: int | None,
+    attempt: int,
+    queue: str,
+    token: uuid.UUID,
+    inputs: dict[str, Any],
+    upstream: list[dict[str, Any]],
+) -> Attempt:
+    """The Attempt of a step of `run` now running under lease `token`."""
+    node_type, config = node_for(graph_of(run), node_id, item is not None)
+    run_id = run.pk
     context = WorkerContext(
         run_id=str(run_id),
-        node_id=step.node_id,
-        iteration=step.iteration,
-        item=step.item,
-        attempt=step.attempt,
-        idempotency_key=make_key(str(run_id), step.node_id, step.iteration, step.item),
+        node_id=node_id,
+        iteration=iteration,
+        item=item,
+        attempt=attempt,
+        idempotency_key=make_key(str(run_id), node_id, iteration, item),
         run_inputs=run.inputs,
-        upstream=[Upstream(**u) for u in step.payload.upstream],
+        upstream=[Upstream(**u) for u in upstream],
         deadline=run.deadline_at.timestamp() if run.deadline_at else None,
         step_id=step_id,
         team_id=run.team_id,
@@ -226,15 +259,7 @@ def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
         start_child=lambda wf, ver, inp: start_child(run_id, step_id, wf, ver, inp),
     )
     return Attempt(
-        step_id,
-        run_id,
-        run.team_id,
-        step.queue,
-        step.lease_token,
-        node_type,
-        config,
-        dict(step.payload.inputs),
-        context,
+        step_id, run_id, run.team_id, queue, token, node_type, config, dict(inputs), context
     )
 
 
@@ -368,7 +393,14 @@ def record(
     attempt: Attempt, outcome: StepOutcome, runnext: RunNext | None = None
 ) -> Attempt | None:
     """Store the outcome if this attempt still holds its lease (fencing), and
-    advance the run. Returns the step claimed for `runnext`, if any."""
+    advance the run. Returns the step claimed for `runnext`, if any.
+    The express path (express.py) records the common outcome in one
+    statement when it can; else this transaction does."""
+    kept = kept_state(attempt.run_id)
+    if kept is not None and _expressible(attempt, outcome):
+        done = express.record(kept, attempt, outcome.outputs, runnext)
+        if done is not None:
+            return None if done.next is None else _started(kept.run, done.next)
     with transaction.atomic():
         run = bulk.lock(Run, attempt.run_id)  # lock order: run, then step
         step = bulk.lock(Step, attempt.step_id)
@@ -377,12 +409,42 @@ def record(
             return None
         # The state this thread's last record of the run left, if nobody changed
         # the run since (else None: the planner reads it).
-        state = current_state(run, kept_state(run.pk))
+        state = current_state(run, kept)
         with batched(run):  # this transaction's events in one statement
             claimed, rows = _record(run, step, attempt, outcome, runnext, state)
         if rows is not None:  # (now that the events are written: run.event_seq)
             keep_state(run, rows)
         return claimed
+
+
+def _expressible(attempt: Attempt, outcome: StepOutcome) -> bool:
+    """Whether express.record covers this outcome (outside a transaction: its
+    statement is one of its own)."""
+    return (
+        outcome.status == "succeeded"
+        and attempt.context.item is None
+        and not attempt.context.llm_calls
+        and settings.RECORD_EXPRESS
+        and not connection.in_atomic_block
+    )
+
+
+def _started(run: Run, step: express.NextStep) -> Attempt:
+    """The Attempt of the step an express record started for run-next."""
+    attempt = new_attempt(
+        run,
+        step.step_id,
+        step.node_id,
+        step.iteration,
+        None,
+        1,
+        step.queue,
+        step.token,
+        step.inputs,
+        step.upstream,
+    )
+    attempt.started_at, attempt.queue_wait_ms = step.started_at, 0.0
+    return attempt
 
 
 def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:

@@ -146,9 +146,9 @@ def test_each_record_keeps_the_state_postgres_then_holds(
         stored = Run.objects.values_list("event_seq", "status").get(pk=run.pk)
         if stored[1] == "running":
             assert kept is not None
-            assert kept[0] == stored[0]
-            assert _decoded(kept[1]) == _decoded(engine._read_state(run))
-            checked.append(len(kept[1]))
+            assert kept.event_seq == stored[0]
+            assert _decoded(kept.rows) == _decoded(engine._read_state(run))
+            checked.append(len(kept.rows))
         return claimed
 
     monkeypatch.setattr(worker, "record", checking)
@@ -168,7 +168,7 @@ def test_kept_state_is_dropped_once_another_transaction_changes_the_run(
     kept = engine.kept_state(run.pk)
     assert kept is not None
     run.refresh_from_db()
-    assert engine.current_state(run, kept) == kept[1]
+    assert engine.current_state(run, kept) == kept.rows
     add_events(run, 1)  # any change to the run's steps appends an event
     run.refresh_from_db()
     assert engine.current_state(run, kept) is None
