@@ -119,7 +119,7 @@ def record(
     inline = next((entry for entry in new if entry.fields["status"] == _RUNNING), None)
     events = _events(kept, attempt, new, inline, now)
     params: list[Any] = [
-        *(kept.run.pk, attempt.step_id, kept.event_seq, kept.step_count, attempt.token),
+        *(kept.run.pk, kept.event_seq, kept.step_count, attempt.step_id, attempt.token),
         len(new),
         *(now, _latency_ms(attempt, now), attempt.step_id),
         *(text, "".join(attempt.context.text_parts), Jsonb(attempt.context.logs), attempt.step_id),
@@ -315,8 +315,9 @@ def _literal(value: Any) -> str:
 @lru_cache(maxsize=64)
 def _statement(steps: int, events: int) -> str:
     """The express statement for `steps` new steps and `events` events (built
-    once per shape; prepared per connection). Parameters, in order: run id,
-    step id, kept event seq, kept step count, lease token, number of new steps;
+    once per shape; prepared per connection). The run row is locked before
+    the step's (the engine's lock order). Parameters, in order: run id, kept
+    event seq, kept step count, step id, lease token, number of new steps;
     the outcome (finished_at, latency_ms, step id; outputs, text, logs, step
     id); each new step's ordinal and fields, then each new payload's; the
     events count, the new steps count, the kept event seq again; each event's
@@ -344,13 +345,16 @@ def _statement(steps: int, events: int) -> str:
 
     running = RunStatus.RUNNING.value
     text = f"""
-        WITH locked AS (
-            SELECT r.id FROM runs_run r, runs_step s
-            WHERE r.id = %s AND s.id = %s AND s.run_id = r.id
-              AND r.status = '{running}' AND NOT r.cancel_requested
-              AND r.event_seq = %s AND r.step_count = %s
+        WITH run AS (
+            SELECT id FROM runs_run
+            WHERE id = %s AND status = '{running}' AND NOT cancel_requested
+              AND event_seq = %s AND step_count = %s
+            FOR UPDATE
+        ), locked AS (
+            SELECT run.id FROM run, runs_step s
+            WHERE s.id = %s AND s.run_id = run.id
               AND s.status = '{StepStatus.RUNNING.value}' AND s.lease_token = %s
-            FOR UPDATE OF r, s
+            FOR UPDATE OF s
         ), ids AS MATERIALIZED (
             SELECT g.ord, nextval(pg_get_serial_sequence('runs_step', 'id')) AS id
             FROM locked, generate_series(1, %s) AS g(ord)
