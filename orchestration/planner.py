@@ -170,11 +170,27 @@ def _shape(graph: Graph) -> tuple[Any, ...]:
     cached = _SHAPES.get(id(graph))
     if cached is not None and cached[0] is graph:
         return cached[1]
-    shape = (graph.nodes_by_id(), incoming(graph), body_owner(graph), topological_order(graph))
+    nodes, into, owner = graph.nodes_by_id(), incoming(graph), body_owner(graph)
+    shape = (nodes, into, owner, topological_order(graph), _plain_sources(nodes, into, owner))
     if len(_SHAPES) >= 256:
         _SHAPES.clear()
     _SHAPES[id(graph)] = (graph, shape)
     return shape
+
+
+def _plain_sources(
+    nodes: Mapping[str, Node], into: Mapping[str, list[Edge]], owner: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """{node id: its edges' source ids} of the nodes with one instance (#0)
+    fed by sources with one instance: no loop and no loop body among them.
+    For those, `_Run.candidates` is [0] and `source_key` is (source, 0)."""
+    plain: dict[str, list[str]] = {}
+    for node_id in nodes:
+        sources = [edge.source for edge in into.get(node_id, [])]
+        involved = [node_id, *sources]
+        if all(n in nodes and nodes[n].type != "loop" and n not in owner for n in involved):
+            plain[node_id] = sources
+    return plain
 
 
 class _Run:
@@ -187,7 +203,7 @@ class _Run:
         maps: Mapping[Key, MapProgress],
     ):
         self.graph = graph
-        self.nodes, self.incoming, self.owner, self.order = _shape(graph)
+        self.nodes, self.incoming, self.owner, self.order, self.plain = _shape(graph)
         self.state: dict[Key, StepRecord] = {(r.node_id, r.iteration): r for r in records}
         self.maps = maps
         self.plan = Plan()
@@ -379,7 +395,21 @@ class _Run:
         while changed:
             changed = False
             self.waiting.clear()
+            state = self.state
             for node_id in self.order:
+                sources = self.plain.get(node_id)
+                if sources is not None:  # (decide's first test, without its general lookups)
+                    key = (node_id, 0)
+                    if key in state:
+                        continue
+                    for source in sources:
+                        record = state.get((source, 0))
+                        if record is None or record.status in ACTIVE:
+                            self.waiting.add(key)
+                            break
+                    else:
+                        changed = self.decide(key) or changed
+                    continue
                 for k in self.candidates(node_id):
                     if (node_id, k) not in self.state and self.decide((node_id, k)):
                         changed = True

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestration import planner
 from orchestration.context import LocalContext
 from orchestration.graph import Graph
 from orchestration.nodes import get_node_type
@@ -171,6 +172,26 @@ def test_random_valid_graphs_terminate_and_respect_the_rules(graph: Graph, seed:
                 succ = sim.records.get((edge.target, k)) or sim.records.get((edge.target, 0))
                 if succ is not None and nodes[edge.target].type not in ("join", "loop"):
                     assert succ.status == "skipped", (node_id, edge.target)
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=valid_graphs(max_nodes=12), seed=st.integers(0, 10_000))
+def test_the_plain_node_shortcut_plans_as_the_general_rules(graph: Graph, seed: int) -> None:
+    """The planner's shortcut for nodes outside loops (planner._plain_sources)
+    gives the same run, plan by plan, as deciding every node the general way."""
+    shortcut = simulate(graph, RUN_INPUTS, seed)
+    assert planner._shape(graph)[4], "no plain node: the shortcut was not exercised"
+    plain_sources = planner._plain_sources
+    planner._SHAPES.clear()
+    planner._plain_sources = lambda *args: {}  # type: ignore[assignment]
+    try:
+        general = simulate(graph, RUN_INPUTS, seed)
+    finally:
+        planner._plain_sources = plain_sources  # type: ignore[assignment]
+        planner._SHAPES.clear()
+    assert shortcut.start_order == general.start_order
+    assert shortcut.records == general.records
+    assert shortcut.outcome == general.outcome  # type: ignore[attr-defined]
 
 
 def _doc(
