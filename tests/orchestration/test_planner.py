@@ -183,11 +183,11 @@ def test_the_plain_node_shortcut_plans_as_the_general_rules(graph: Graph, seed: 
     assert planner._shape(graph)[4], "no plain node: the shortcut was not exercised"
     plain_sources = planner._plain_sources
     planner._SHAPES.clear()
-    planner._plain_sources = lambda *args: {}  # type: ignore[assignment]
+    planner._plain_sources = lambda *args: {}
     try:
         general = simulate(graph, RUN_INPUTS, seed)
     finally:
-        planner._plain_sources = plain_sources  # type: ignore[assignment]
+        planner._plain_sources = plain_sources
         planner._SHAPES.clear()
     assert shortcut.start_order == general.start_order
     assert shortcut.records == general.records
