@@ -9,32 +9,21 @@ with no worker consuming the queues.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from tests.conftest import Personas, WorkerPool
+from tests.conftest import Personas
 from tests.webapp.monitoring.helpers import add_events
 from tests.webapp.runs.helpers import edge, graph, node, publish
-from tests.webapp.runs.test_runnext import chain, first_step
+from tests.webapp.runs.test_runnext import chain, first_step, no_consumer  # noqa: F401 (a fixture)
 from webapp.runs import engine, express, worker
 from webapp.runs.engine import RunNext
 from webapp.runs.models import Run, RunEvent, Step, StepPayload, StepStatus
 from webapp.runs.services import do_start_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_consumer")]
-
-
-@pytest.fixture(scope="module")
-def no_consumer(celery_worker_process: WorkerPool) -> Iterator[None]:
-    from webapp.celery import app
-
-    celery_worker_process.stop()
-    yield
-    app.control.purge()
-    celery_worker_process.start()
 
 
 @pytest.fixture
