@@ -59,6 +59,11 @@ if TYPE_CHECKING:
     from webapp.runs.worker import Attempt
 
 
+# At most this many new steps per express record (else the general path): the
+# statement has 23 parameters per new step (Postgres takes at most 65,535), and
+# each shape is its own prepared statement.
+MAX_NEW_STEPS = 32
+
 _SKIPPED, _QUEUED, _RUNNING = StepStatus.SKIPPED.value, StepStatus.QUEUED.value, "running"
 
 
@@ -114,6 +119,8 @@ def record(
     if planned is None:
         return None
     state, result, text = planned
+    if len(result.start) + len(result.skip) > MAX_NEW_STEPS:
+        return None  # (a wide fan-out: one statement per shape would grow without bound)
     now = timezone.now()
     new = _new_steps(kept, result, runnext, now)
     inline = next((entry for entry in new if entry.fields["status"] == _RUNNING), None)

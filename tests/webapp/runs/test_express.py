@@ -236,3 +236,25 @@ def test_outcomes_it_does_not_cover_go_the_general_way(
     run.refresh_from_db()
     assert run.status == "failed"
     assert "boom" in run.error
+
+
+@override_settings(RUNNEXT_MAX=2)
+def test_a_wide_fan_out_goes_the_general_way(personas: Personas, taken: list[bool]) -> None:
+    wide = express.MAX_NEW_STEPS + 1
+    branches = [f"b{i}" for i in range(wide)]
+    doc = graph(
+        [node("in", "input", {"key": "x"}), node("p0", "passthrough")]
+        + [node(b, "passthrough") for b in branches]
+        + [node("j", "join", {"mode": "list"}), node("out", "output")],
+        [edge("in", "out", "p0", "in")]
+        + [edge("p0", "out", b, "in") for b in branches]
+        + [edge(b, "out", "j", "in") for b in branches]
+        + [edge("j", "out", "out", "in")],
+        inputs={"type": "object", "properties": {"x": {}}},
+    )
+    run = do_start_run(publish(personas.team_a, "wide", doc), {"x": 1})
+    worker.execute(first_step(run.pk), "test-worker")  # in, then p0 (run-next)
+    assert taken == [False]  # p0's record: tried, left to the general path
+    steps = Step.objects.filter(run=run, node_id__in=branches)
+    assert steps.count() == wide
+    assert steps.filter(status=StepStatus.QUEUED).count() == wide
