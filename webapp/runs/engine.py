@@ -116,11 +116,22 @@ def _patched(rows: StateRows, recorded: Recorded | None) -> StateRows:
     step, outputs = recorded
     status = str(step.status)
     text = json.dumps(outputs) if status == StepStatus.SUCCEEDED else None
-    patched = list(rows)
-    for index, row in enumerate(patched):
-        if row[0] == step.pk:
-            patched[index] = (row[0], row[1], row[2], status, step.error, row[5], text)
-    return patched
+    patched = with_outcome(rows, step.pk, status, step.error, text)
+    return list(rows) if patched is None else patched
+
+
+def with_outcome(
+    rows: StateRows, step_id: int, status: str, error: str | None, outputs: str | None
+) -> StateRows | None:
+    """A copy of STATE_SQL `rows` with step `step_id`'s status, error (None:
+    as it was) and outputs (JSON text) replaced; None if it is not among them."""
+    for index, row in enumerate(rows):
+        if row[0] == step_id:
+            patched = list(rows)
+            kept_error = row[4] if error is None else error
+            patched[index] = (row[0], row[1], row[2], status, kept_error, row[5], outputs)
+            return patched
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,8 +334,16 @@ def _apply(
 
 def _state_row(step: Step) -> tuple[Any, ...]:
     """A new step's STATE_SQL row (no outputs yet)."""
-    status = str(step.status)
-    return (step.pk, step.node_id, step.iteration, status, step.error, step.node_type, None)
+    return state_row(
+        step.pk, step.node_id, step.iteration, str(step.status), step.error, step.node_type
+    )
+
+
+def state_row(
+    step_id: int, node_id: str, iteration: int, status: str, error: str, node_type: str
+) -> tuple[Any, ...]:
+    """A new step's STATE_SQL row (no outputs yet), from its values."""
+    return (step_id, node_id, iteration, status, error, node_type, None)
 
 
 def _create_step(
@@ -386,12 +405,19 @@ def lease_fields(worker: str) -> dict[str, Any]:
 
 
 def _ids(step: Step) -> dict[str, Any]:
+    return step_ids(step.pk, step.node_id, step.iteration, step.item, step.attempt)
+
+
+def step_ids(
+    step_id: int | None, node_id: str, iteration: int, item: int | None, attempt: int
+) -> dict[str, Any]:
+    """What every step event's payload says of its step."""
     return {
-        "step_id": step.pk,
-        "node_id": step.node_id,
-        "iteration": step.iteration,
-        "item": step.item,
-        "attempt": step.attempt,
+        "step_id": step_id,
+        "node_id": node_id,
+        "iteration": iteration,
+        "item": item,
+        "attempt": attempt,
     }
 
 
@@ -555,12 +581,25 @@ def _finish_map(run: Run, finish: FinishMap) -> None:
 
 def metrics(step: Step) -> dict[str, Any]:
     """A finished step's figures for events: ms, tokens, USD (str, or None if unpriced)."""
+    return step_metrics(
+        step.latency_ms, step.queue_wait_ms, step.tokens_in, step.tokens_out, step.cost_usd
+    )
+
+
+def step_metrics(
+    latency_ms: float | None,
+    queue_wait_ms: float | None,
+    tokens_in: int,
+    tokens_out: int,
+    cost_usd: Decimal | None,
+) -> dict[str, Any]:
+    """`metrics` from the values: ms, tokens, USD."""
     return {
-        "latency_ms": round(step.latency_ms or 0, 1),
-        "queue_wait_ms": round(step.queue_wait_ms or 0, 1),
-        "tokens_in": step.tokens_in,
-        "tokens_out": step.tokens_out,
-        "cost_usd": str(step.cost_usd) if step.cost_usd is not None else None,
+        "latency_ms": round(latency_ms or 0, 1),
+        "queue_wait_ms": round(queue_wait_ms or 0, 1),
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cost_usd": str(cost_usd) if cost_usd is not None else None,
     }
 
 

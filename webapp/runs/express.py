@@ -51,6 +51,10 @@ from webapp.runs.engine import (
     graph_of,
     send_step,
     set_kept,
+    state_row,
+    step_ids,
+    step_metrics,
+    with_outcome,
 )
 from webapp.runs.events import Appended, message, publish_many
 from webapp.runs.models import Run, RunStatus, Step, StepPayload, StepStatus
@@ -64,7 +68,11 @@ if TYPE_CHECKING:
 # each shape is its own prepared statement.
 MAX_NEW_STEPS = 32
 
-_SKIPPED, _QUEUED, _RUNNING = StepStatus.SKIPPED.value, StepStatus.QUEUED.value, "running"
+_SKIPPED, _QUEUED, _RUNNING = (
+    StepStatus.SKIPPED.value,
+    StepStatus.QUEUED.value,
+    StepStatus.RUNNING.value,
+)
 
 
 @dataclass(slots=True)
@@ -124,11 +132,12 @@ def record(
     now = timezone.now()
     new = _new_steps(kept, result, runnext, now)
     inline = next((entry for entry in new if entry.fields["status"] == _RUNNING), None)
-    events = _events(kept, attempt, new, inline, now)
+    latency_ms = _latency_ms(attempt, now)
+    events = _events(attempt, latency_ms, new, inline, now)
     params: list[Any] = [
         *(kept.run.pk, kept.event_seq, kept.step_count, attempt.step_id, attempt.token),
         len(new),
-        *(now, _latency_ms(attempt, now), attempt.step_id),
+        *(now, latency_ms, attempt.step_id),
         *(text, "".join(attempt.context.text_parts), Jsonb(attempt.context.logs), attempt.step_id),
     ]
     for ordinal, entry in enumerate(new, start=1):
@@ -159,14 +168,12 @@ def record(
 def _plan(kept: Kept, step_id: int, outputs: dict[str, Any]) -> tuple[StateRows, Plan, str] | None:
     """(the kept rows with the step as succeeded, the plan, the outputs as
     JSON text) if the plan only starts and skips steps, else None."""
-    rows = kept.rows
-    index = next((i for i, row in enumerate(rows) if row[0] == step_id), None)
-    if index is None or any(row[5] == "map" and row[3] == _RUNNING for row in rows):
+    if any(row[5] == "map" and row[3] == _RUNNING for row in kept.rows):
         return None  # (a running map's progress is read from its items: general path)
     text = json.dumps(outputs)
-    state = list(rows)
-    _, node_id, iteration, _, error, node_type, _ = rows[index]
-    state[index] = (step_id, node_id, iteration, StepStatus.SUCCEEDED.value, error, node_type, text)
+    state = with_outcome(kept.rows, step_id, StepStatus.SUCCEEDED.value, None, text)
+    if state is None:
+        return None
     run = kept.run
     records, _ = _load_state(run, state)
     result = plan(graph_of(run), records, step_count=kept.step_count, max_steps=run.max_steps)
@@ -184,7 +191,7 @@ def _new_steps(kept: Kept, result: Plan, runnext: RunNext | None, now: datetime)
     for skip in result.skip:
         fields = _step_fields(run, skip.node_id, nodes[skip.node_id].type, skip.iteration)
         fields |= {"status": _SKIPPED, "finished_at": now}
-        payload = _ids(None, skip.node_id, skip.iteration) | {"reason": skip.reason}
+        payload = step_ids(None, skip.node_id, skip.iteration, None, 1) | {"reason": skip.reason}
         new.append(_New(fields, {}, [], Appended(EventType.STEP_SKIPPED.value, payload, now)))
     inline = runnext
     for start in result.start:
@@ -203,31 +210,25 @@ def _new_steps(kept: Kept, result: Plan, runnext: RunNext | None, now: datetime)
             inline = None
         else:
             fields |= {"status": _QUEUED, "queued_at": now}
-        payload = _ids(None, start.node_id, start.iteration) | {"queue": start.queue}
+        payload = step_ids(None, start.node_id, start.iteration, None, 1) | {"queue": start.queue}
         event = Appended(EventType.STEP_QUEUED.value, payload, now)
         new.append(_New(fields, dict(start.inputs), list(start.upstream), event))
     return new
 
 
 def _events(
-    kept: Kept, attempt: Attempt, new: list[_New], inline: _New | None, now: datetime
+    attempt: Attempt, latency_ms: float | None, new: list[_New], inline: _New | None, now: datetime
 ) -> Events:
     """The record's events in the general path's order: step.succeeded, each
     new step's, then step.started of run-next's step."""
     context = attempt.context
-    metrics = {
-        "latency_ms": round(_latency_ms(attempt, now) or 0, 1),
-        "queue_wait_ms": round(attempt.queue_wait_ms or 0, 1),
-        "tokens_in": 0,
-        "tokens_out": 0,
-        "cost_usd": None,
-    }
-    ids = _ids(attempt.step_id, context.node_id, context.iteration, context.attempt)
+    metrics = step_metrics(latency_ms, attempt.queue_wait_ms, 0, 0, None)
+    ids = step_ids(attempt.step_id, context.node_id, context.iteration, None, context.attempt)
     events: Events = [(Appended(EventType.STEP_SUCCEEDED.value, ids | metrics, now), None)]
     events += [(entry.event, ordinal) for ordinal, entry in enumerate(new, start=1)]
     if inline is not None:
         f = inline.fields
-        payload = _ids(None, f["node_id"], f["iteration"]) | {"worker": f["worker"]}
+        payload = step_ids(None, f["node_id"], f["iteration"], None, 1) | {"worker": f["worker"]}
         started = Appended(EventType.STEP_STARTED.value, payload, now)
         events.append((started, new.index(inline) + 1))
     return events
@@ -248,7 +249,9 @@ def _committed(
     for entry, new_id in zip(new, ids, strict=True):
         f = entry.fields
         f["id"] = new_id
-        state.append((new_id, f["node_id"], f["iteration"], f["status"], "", f["node_type"], None))
+        state.append(
+            state_row(new_id, f["node_id"], f["iteration"], f["status"], "", f["node_type"])
+        )
     for seq, (event, about) in enumerate(events, start=kept.event_seq + 1):
         event.seq = seq
         if about is not None:
@@ -258,17 +261,6 @@ def _committed(
         if entry.fields["status"] == _QUEUED:
             send_step(entry.fields["id"], entry.fields["queue"], run.team_id)
     set_kept(Kept(run, kept.event_seq + len(events), kept.step_count + len(new), state))
-
-
-def _ids(step_id: int | None, node_id: str, iteration: int, attempt: int = 1) -> dict[str, Any]:
-    """engine._ids of a step (`step_id` None: set once the statement drew it)."""
-    return {
-        "step_id": step_id,
-        "node_id": node_id,
-        "iteration": iteration,
-        "item": None,
-        "attempt": attempt,
-    }
 
 
 # The Step fields a new step's row sets (its STEP_SET values: parameters); the

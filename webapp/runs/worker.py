@@ -212,7 +212,7 @@ def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
     and return the Attempt the worker runs."""
     assert step.lease_token is not None
     append_event(run, EventType.STEP_STARTED, _ids(step) | {"worker": worker})
-    attempt = new_attempt(
+    return new_attempt(
         run,
         step.pk,
         step.node_id,
@@ -223,9 +223,9 @@ def attempt_for(run: Run, step: Step, worker: str) -> Attempt:
         step.lease_token,
         step.payload.inputs,
         step.payload.upstream,
+        step.started_at,
+        step.queue_wait_ms,
     )
-    attempt.started_at, attempt.queue_wait_ms = step.started_at, step.queue_wait_ms
-    return attempt
 
 
 def new_attempt(
@@ -239,8 +239,11 @@ def new_attempt(
     token: uuid.UUID,
     inputs: dict[str, Any],
     upstream: list[dict[str, Any]],
+    started_at: datetime | None,
+    queue_wait_ms: float | None,
 ) -> Attempt:
-    """The Attempt of a step of `run` now running under lease `token`."""
+    """The Attempt of a step of `run` now running under lease `token`
+    (`started_at`, `queue_wait_ms`: its row's)."""
     node_type, config = node_for(graph_of(run), node_id, item is not None)
     run_id = run.pk
     context = WorkerContext(
@@ -259,7 +262,17 @@ def new_attempt(
         start_child=lambda wf, ver, inp: start_child(run_id, step_id, wf, ver, inp),
     )
     return Attempt(
-        step_id, run_id, run.team_id, queue, token, node_type, config, dict(inputs), context
+        step_id,
+        run_id,
+        run.team_id,
+        queue,
+        token,
+        node_type,
+        config,
+        dict(inputs),
+        context,
+        started_at,
+        queue_wait_ms,
     )
 
 
@@ -431,7 +444,7 @@ def _expressible(attempt: Attempt, outcome: StepOutcome) -> bool:
 
 def _started(run: Run, step: express.NextStep) -> Attempt:
     """The Attempt of the step an express record started for run-next."""
-    attempt = new_attempt(
+    return new_attempt(
         run,
         step.step_id,
         step.node_id,
@@ -442,9 +455,9 @@ def _started(run: Run, step: express.NextStep) -> Attempt:
         step.token,
         step.inputs,
         step.upstream,
+        step.started_at,
+        0.0,
     )
-    attempt.started_at, attempt.queue_wait_ms = step.started_at, 0.0
-    return attempt
 
 
 def record_items(entries: list[tuple[int, Attempt, StepOutcome]]) -> None:
